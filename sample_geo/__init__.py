@@ -1,0 +1,1 @@
+"""The bundled sample city: data files and their provenance (see README.md)."""
