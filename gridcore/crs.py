@@ -101,7 +101,7 @@ def validate_lonlat(lon: ArrayLike, lat: ArrayLike, *, region: str = "china") ->
     >>> validate_lonlat([39.91], [116.39])
     Traceback (most recent call last):
     ...
-    gridcore.errors.CoordinateError: position 0 (lon=39.91, lat=116.39) looks like lat/lon swapped: ...
+    gridcore.errors.CoordinateError: position 0 (lon=39.91, lat=116.39) looks like lat/lon ...
     """
     lon_a, lat_a = _arrays(lon, lat)
     lon_f, lat_f = lon_a.ravel(), lat_a.ravel()
@@ -112,7 +112,8 @@ def validate_lonlat(lon: ArrayLike, lat: ArrayLike, *, region: str = "china") ->
             f"position {i} (lon={lon_f[i]}, lat={lat_f[i]}) is not a finite number; "
             f"{int(bad.sum())} position(s) are NaN or infinite"
         )
-    x0, y0, x1, y1 = CHINA_BOUNDS
+    # A margin so GCJ-02/BD-09 positions of points near the rectangle's edge still pass.
+    x0, y0, x1, y1 = np.add(CHINA_BOUNDS, (-0.2, -0.2, 0.2, 0.2))
     in_china = (lon_f >= x0) & (lon_f <= x1) & (lat_f >= y0) & (lat_f <= y1)
     swapped_in_china = (lat_f >= x0) & (lat_f <= x1) & (lon_f >= y0) & (lon_f <= y1)
     out_of_range = (np.abs(lon_f) > 180) | (np.abs(lat_f) > 90)

@@ -44,12 +44,12 @@ class Pin:
     lat: float
 
 
-# 广安门外 / 太平桥 face each other across the 西城/丰台 line near 莲花池 (the line is
-# at about 39.8805 N there); 西长安街 is pinned on 堂子胡同.
+# 广安门外 / 太平桥 face each other across the 西城/丰台 line south of 莲花池 (the line
+# runs at about 39.874 N there); 西长安街 is pinned on 堂子胡同.
 SAMPLE_PINS: tuple[Pin, ...] = (
     Pin("110102001", *TANGZI_HUTONG),
-    Pin("110102020", 116.3290, 39.8890),
-    Pin("110106002", 116.3290, 39.8720),
+    Pin("110102020", 116.3270, 39.8790),
+    Pin("110106002", 116.3270, 39.8690),
 )
 
 
@@ -115,6 +115,12 @@ def read_division_table(path: str | None = None) -> pd.DataFrame:
     ------
     DataFileError
         Missing columns or an invalid code in the file.
+
+    Examples
+    --------
+    >>> t = read_division_table()
+    >>> t.loc[t.code == "110102020015", "name"].item()
+    '湾子街社区'
     """
     if path is None:
         ref = resources.files("sample_geo").joinpath("divisions_nbs2023.csv")
@@ -268,12 +274,6 @@ def synthesise_divisions(
     Returns
     -------
     Divisions
-
-    Examples
-    --------
-    >>> d = synthesise_divisions(["110102"])  # doctest: +SKIP
-    >>> d.streets.loc[d.streets.code == "110102001", "name"].item()  # doctest: +SKIP
-    '西长安街街道'
     """
     table = read_division_table() if table is None else table
     pin_xy = {}

@@ -498,3 +498,35 @@ def write_features(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
         p.unlink()
     frame.to_crs(GEOGRAPHIC_EPSG).to_file(p, driver=driver)
     return p
+
+
+def point_to_cell(cells: gpd.GeoDataFrame, lon, lat) -> np.ndarray:
+    """Return the position of the cell covering each WGS84 point, or -1 outside.
+
+    The reference implementation (an STRtree query): a point on a shared edge or vertex
+    is covered by several cells and gets the one with the smallest code, a documented,
+    deterministic rule. `gridcore.sindex` has the fast path for millions of points.
+
+    Parameters
+    ----------
+    cells : GeoDataFrame
+        EPSG:4326 cells sorted by code (as `generate_grid` and the store return them).
+    lon, lat : array_like
+        WGS84 degrees.
+
+    Returns
+    -------
+    ndarray of int
+        Row positions into ``cells``; -1 where no cell covers the point.
+    """
+    lon_a, lat_a = np.atleast_1d(np.asarray(lon, float)), np.atleast_1d(np.asarray(lat, float))
+    pts = shapely.points(lon_a, lat_a)
+    tree = cells.sindex  # cached by geopandas
+    p_idx, c_idx = tree.query(pts, predicate="intersects")
+    out = np.full(len(pts), -1, dtype=np.int64)
+    # cells are sorted by code, so the smallest position is the smallest code
+    order = np.lexsort((c_idx, p_idx))
+    p_idx, c_idx = p_idx[order], c_idx[order]
+    first = np.unique(p_idx, return_index=True)[1]
+    out[p_idx[first]] = c_idx[first]
+    return out

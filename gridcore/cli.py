@@ -1,0 +1,232 @@
+"""The ``gridcore`` command line.
+
+Every command works on the store named by ``$GRIDCORE_DB`` (default ``./gridcore.db``),
+building the sample city first when a command needs a city and the store is empty.
+Errors print one line per problem on stderr and exit non-zero; nothing half-done is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from .errors import GridcoreError
+
+EXIT_PROBLEMS = 1  # the input was read and has problems (e.g. an invalid grid)
+EXIT_ERROR = 2  # the command could not run (bad arguments, unreadable file...)
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def _command(name: str):
+    def register(fn):
+        _COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _store(args: argparse.Namespace):
+    from .store import SQLiteStore
+
+    return SQLiteStore(args.db) if args.db else SQLiteStore()
+
+
+def _city(args: argparse.Namespace):
+    from .sample import load_sample_city
+
+    return load_sample_city(_store(args), progress=True)
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-07-01") from None
+
+
+@_command("build")
+def _build(args: argparse.Namespace) -> int:
+    from .sample import build_sample_city
+
+    store = _store(args)
+    if not store.is_empty() and not args.force:
+        print(f"{store.path} already holds a city (use --force to add a fresh sample grid)",
+              file=sys.stderr)
+        return 0
+    city = build_sample_city(store, progress=True)
+    d = city.divisions
+    print(f"sample city in {store.path}: {len(d.districts)} districts, {len(d.streets)} "
+          f"streets, {len(d.communities)} communities, {len(city.cells)} cells "
+          f"(grid version {city.grid_version})")
+    return 0
+
+
+@_command("grid validate")
+def _grid_validate(args: argparse.Namespace) -> int:
+    from .grid import read_grid_file, validate_grid
+
+    frame = read_grid_file(args.file, layer=args.layer)
+    if args.standalone:
+        report = validate_grid(frame)
+    else:
+        city = _city(args)
+        report = validate_grid(frame, communities=city.divisions.communities,
+                               districts=_districts_for(frame, city.divisions.districts))
+    for p in report.problems:
+        print(p)
+    print(report.summary(), file=sys.stderr)
+    return 0 if report.ok else EXIT_PROBLEMS
+
+
+def _districts_for(frame, districts):
+    """Return the districts a user's grid claims to cover: those its codes name."""
+    named = {str(c)[:6] for c in frame["code"]}
+    return districts[districts["code"].isin(named)]
+
+
+@_command("grid import")
+def _grid_import(args: argparse.Namespace) -> int:
+    from .grid import GridVersion, cells_from_file, read_grid_file, validate_grid
+
+    frame = read_grid_file(args.file, layer=args.layer)
+    store = _store(args)
+    city = _city(args)
+    report = validate_grid(frame, communities=city.divisions.communities,
+                           districts=_districts_for(frame, city.divisions.districts))
+    if not report.ok:
+        for p in report.problems:
+            print(p)
+        print(f"not imported: {len(report.problems)} problem(s); the store is unchanged",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+    vid = store.add_grid_version(GridVersion(args.valid_from, cells_from_file(frame),
+                                             source=f"file:{args.file}"))
+    print(f"imported {len(frame)} cells as grid version {vid}, valid from {args.valid_from}")
+    return 0
+
+
+@_command("grid export")
+def _grid_export(args: argparse.Namespace) -> int:
+    from .grid import write_features
+
+    store = _store(args)
+    _city(args)  # builds the sample city on an empty store
+    cells = store.load_grid(args.version)
+    path = write_features(cells, args.out)
+    print(f"wrote {len(cells)} cells to {path}")
+    return 0
+
+
+@_command("grid versions")
+def _grid_versions(args: argparse.Namespace) -> int:
+    print(_store(args).grid_versions().to_string(index=False))
+    return 0
+
+
+@_command("divisions export")
+def _divisions_export(args: argparse.Namespace) -> int:
+    from .grid import write_features
+
+    frame = _city(args).divisions.level(args.level)
+    path = write_features(frame, args.out)
+    print(f"wrote {len(frame)} {args.level} polygons to {path}")
+    return 0
+
+
+@_command("cell")
+def _cell(args: argparse.Namespace) -> int:
+    import shapely
+
+    from .crs import to_wgs84
+    from .errors import OutsideCityError
+    from .grid import point_to_cell
+
+    city = _city(args)
+    if args.code:
+        store = _store(args)
+        row = store.get_cell(args.code)
+    else:
+        if args.lon is None or args.lat is None or args.crs is None:
+            raise GridcoreError("give a cell CODE, or --lon, --lat and --crs")
+        lon, lat = to_wgs84([args.lon], [args.lat], crs=args.crs)
+        pos = point_to_cell(city.cells, lon, lat)[0]
+        if pos < 0:
+            raise OutsideCityError(
+                f"lon {args.lon}, lat {args.lat} ({args.crs}) lies in no unit grid cell "
+                "of this city")
+        row = city.cells.iloc[pos]
+    names = city.divisions
+    out = {
+        "code": row["code"],
+        "community": {"code": row["community_code"], "name": names.name_of(row["community_code"])},
+        "street": {"code": row["street_code"], "name": names.name_of(row["street_code"])},
+        "district": {"code": row["district_code"], "name": names.name_of(row["district_code"])},
+        "area_m2": round(float(row["area_m2"]), 1),
+        "geometry": shapely.geometry.mapping(row["geometry"]),
+    }
+    print(json.dumps(out, ensure_ascii=False, indent=None if args.compact else 2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``gridcore`` command."""
+    p = argparse.ArgumentParser(prog="gridcore", description=__doc__.splitlines()[0])
+    p.add_argument("--db", help="store file (default: $GRIDCORE_DB or ./gridcore.db)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build the bundled sample city into the store")
+    b.add_argument("--force", action="store_true", help="rebuild even if the store has a city")
+
+    g = sub.add_parser("grid", help="unit grid: validate, import, export, versions")
+    gs = g.add_subparsers(dest="grid_command", required=True)
+    v = gs.add_parser("validate", help="validate a grid file (GeoPackage, GeoJSON, Shapefile)")
+    v.add_argument("file")
+    v.add_argument("--layer")
+    v.add_argument("--standalone", action="store_true",
+                   help="check the file on its own, not against the city's divisions")
+    i = gs.add_parser("import", help="validate a grid file and store it as a new version")
+    i.add_argument("file")
+    i.add_argument("--layer")
+    i.add_argument("--valid-from", type=_parse_date, required=True)
+    e = gs.add_parser("export", help="write the grid as .gpkg or .geojson (EPSG:4326)")
+    e.add_argument("out")
+    e.add_argument("--version", type=int, help="grid version id (default: current)")
+    gs.add_parser("versions", help="list grid versions")
+
+    d = sub.add_parser("divisions", help="administrative divisions")
+    ds = d.add_subparsers(dest="divisions_command", required=True)
+    de = ds.add_parser("export", help="write division polygons as .gpkg or .geojson")
+    de.add_argument("out")
+    de.add_argument("--level", choices=["district", "street", "community"], required=True)
+
+    c = sub.add_parser("cell", help="print a cell by code or by coordinate (JSON)")
+    c.add_argument("code", nargs="?")
+    c.add_argument("--lon", type=float)
+    c.add_argument("--lat", type=float)
+    c.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"])
+    c.add_argument("--compact", action="store_true", help="one line of JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gridcore`` command; return its exit status."""
+    args = build_parser().parse_args(argv)
+    name = args.command
+    for attr in ("grid_command", "divisions_command"):
+        if getattr(args, attr, None):
+            name = f"{name} {getattr(args, attr)}"
+    try:
+        return _COMMANDS[name](args)
+    except GridcoreError as exc:
+        print(f"gridcore: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

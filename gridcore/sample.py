@@ -1,0 +1,73 @@
+"""The bundled sample city: 东城, 西城 and 丰台, built once and kept in the store.
+
+`load_sample_city` returns the city from the store, building it first when the store is
+empty (real district polygons, synthetic streets and communities, the 100 m unit grid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import geopandas as gpd
+
+from .divisions import SAMPLE_DISTRICTS, Divisions, synthesise_divisions
+from .grid import GridVersion, generate_grid
+from .store import SQLiteStore, Store
+
+# The sample grid's first version: the day Dongcheng's grid system went live.
+SAMPLE_VALID_FROM = date(2004, 10, 22)
+
+
+@dataclass
+class City:
+    """A city as gridcore sees it: divisions and the current unit grid."""
+
+    divisions: Divisions
+    cells: gpd.GeoDataFrame
+    grid_version: int | None = None
+
+
+def build_sample_city(store: Store, *, progress: bool = True) -> City:
+    """Build the sample city into ``store`` (replacing its divisions) and return it.
+
+    Parameters
+    ----------
+    store : Store
+        Where the divisions and the first grid version are saved.
+    progress : bool
+        Show a progress bar (on stderr).
+    """
+    from tqdm import tqdm
+
+    with tqdm(total=len(SAMPLE_DISTRICTS), desc="divisions", unit="district",
+              disable=not progress) as bar:
+        divisions = synthesise_divisions(progress=lambda _msg: bar.update())
+    with tqdm(total=len(divisions.communities), desc="unit grid", unit="community",
+              disable=not progress) as bar:
+        cells = generate_grid(divisions.communities, progress=bar.update)
+    store.save_divisions(divisions)
+    vid = store.add_grid_version(GridVersion(SAMPLE_VALID_FROM, cells, source="sample"))
+    return City(divisions, cells, vid)
+
+
+def load_city(store: Store, *, on: date | None = None) -> City:
+    """Return the city held by ``store`` (the grid version valid on ``on``, default today)."""
+    cells = store.load_grid(on=on)
+    return City(store.load_divisions(), cells, cells.attrs.get("version_id"))
+
+
+def load_sample_city(store: Store | None = None, *, progress: bool = False) -> City:
+    """Return the sample city from ``store``, building it first if the store is empty.
+
+    Parameters
+    ----------
+    store : Store, optional
+        Default: the SQLite store at ``$GRIDCORE_DB`` (or ``./gridcore.db``).
+    progress : bool
+        Show progress bars while building.
+    """
+    store = SQLiteStore() if store is None else store
+    if store.is_empty():
+        return build_sample_city(store, progress=progress)
+    return load_city(store)
