@@ -231,8 +231,36 @@ def partition(
     cells = shapely.get_parts(
         shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=env, ordered=True)
     )
-    parts = shapely.intersection(cells, polygon)
-    return [_polygonal(p) for p in parts]
+    parts = [_polygonal(p) for p in shapely.intersection(cells, polygon)]
+    return _reattach_fragments(parts)
+
+
+def _reattach_fragments(parts: list[shapely.Geometry]) -> list[shapely.Geometry]:
+    """Give each detached fragment of a part to the neighbour it shares most border with.
+
+    Clipping a Voronoi cell to a concave parent can leave a small piece of it cut off
+    from the rest; real divisions are rarely shaped like that. A fragment that touches
+    no other part keeps its owner.
+    """
+    parts = list(parts)
+    for i in range(len(parts)):
+        pieces = shapely.get_parts(parts[i])
+        if len(pieces) < 2:
+            continue
+        pieces = pieces[np.argsort(-shapely.area(pieces))]
+        kept = [pieces[0]]
+        for piece in pieces[1:]:
+            shared = [
+                (shapely.length(shapely.intersection(piece, parts[j])), j)
+                for j in range(len(parts)) if j != i
+            ]
+            length, j = max(shared) if shared else (0.0, -1)
+            if length > 1e-6:
+                parts[j] = shapely.union(parts[j], piece)
+            else:
+                kept.append(piece)
+        parts[i] = kept[0] if len(kept) == 1 else shapely.multipolygons(kept)
+    return parts
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
