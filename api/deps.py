@@ -1,0 +1,71 @@
+"""Injected dependencies: settings, the store, the city, the calling principal."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gridcore.sample import City
+from gridcore.store import SQLiteStore
+
+from .settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    """Return the app's settings."""
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> SQLiteStore:
+    """Return the app's store."""
+    return request.app.state.store
+
+
+class CityHolder:
+    """The city the service answers from, loaded once and reloaded when the grid changes."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._city: City | None = None
+
+    def get(self) -> City:
+        """Return the current city (loading it on first use)."""
+        with self._lock:
+            if self._city is None:
+                from gridcore.sample import load_city
+
+                self._city = load_city(self._store)
+            return self._city
+
+    def reload(self) -> None:
+        """Forget the cached city (after an import of a new grid version)."""
+        with self._lock:
+            self._city = None
+
+
+def get_city(request: Request) -> City:
+    """Return the city (divisions and current grid)."""
+    return request.app.state.city.get()
+
+
+def get_principal(request: Request):
+    """Return the caller identified by the bearer token.
+
+    Raises
+    ------
+    AuthenticationError
+        No token, or an unknown or revoked one (answered 401).
+    """
+    from gridcore.auth import bearer_to_token
+
+    token = bearer_to_token(request.headers.get("authorization"))
+    return get_store(request).principal_for_token(token)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[SQLiteStore, Depends(get_store)]
+CityDep = Annotated[City, Depends(get_city)]
+PrincipalDep = Annotated["Principal", Depends(get_principal)]  # noqa: F821

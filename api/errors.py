@@ -1,0 +1,170 @@
+"""One table from exception to HTTP status, answered as ``application/problem+json``.
+
+Routes raise gridcore exceptions; these handlers turn them into RFC 9457 problem details.
+Nothing below a route raises HTTPException. An unexpected exception is still answered as
+a problem (500) and logged, so a client never sees an HTML error page.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridcore import errors as e
+
+log = logging.getLogger("gridcore.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+# Most specific first: the first class an exception is an instance of wins.
+DEFAULT_STATUS_CODES: list[tuple[type[BaseException], int, str]] = [
+    (e.AuthenticationError, 401, "Authentication required"),
+    (e.PermissionDeniedError, 403, "Forbidden"),
+    (e.OutsideCityError, 404, "Outside the city"),
+    (e.CellNotFoundError, 404, "No such cell"),
+    (e.NotFoundError, 404, "Not found"),
+    (e.TransitionError, 409, "Step not allowed"),
+    (e.ConflictError, 409, "Conflict"),
+    (e.CRSError, 422, "Bad coordinate reference system"),
+    (e.CoordinateError, 422, "Bad coordinates"),
+    (e.InvalidCodeError, 422, "Invalid code"),
+    (e.GeometryError, 422, "Bad geometry"),
+    (e.GridValidationError, 422, "Invalid grid"),
+    (e.DataFileError, 422, "Bad data file"),
+    (e.GridcoreError, 400, "Bad request"),
+    (ValueError, 422, "Invalid value"),
+]
+
+
+def _slug(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
+def problem(status: int, title: str, detail: str, *, instance: str | None = None,
+            **extra) -> JSONResponse:
+    """Return an RFC 9457 problem response."""
+    body = {"type": f"urn:gridcore:problem:{_slug(title)}", "title": title,
+            "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON,
+                        headers=headers)
+
+
+def status_for(exc: BaseException) -> tuple[int, str]:
+    """Return (status, title) for an exception from the table (500 when unknown)."""
+    for cls, status, title in DEFAULT_STATUS_CODES:
+        if isinstance(exc, cls):
+            return status, title
+    return 500, "Internal error"
+
+
+def _clean(value):
+    """Make validation error inputs JSON-safe (NaN/inf are not JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def install(app: FastAPI) -> None:
+    """Install the handlers on ``app``."""
+
+    @app.exception_handler(e.GridcoreError)
+    async def _gridcore(request: Request, exc: e.GridcoreError):
+        status, title = status_for(exc)
+        extra = {}
+        if isinstance(exc, e.GridValidationError):
+            extra["problems"] = [str(p) for p in exc.problems]
+        return problem(status, title, str(exc), instance=request.url.path, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errors = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""),
+             "type": err.get("type", "")}
+            for err in exc.errors()
+        ]
+        malformed = any(err["type"] == "json_invalid" for err in errors)
+        status, title = (400, "Malformed JSON") if malformed else (422, "Invalid request")
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in errors[:5])
+        return problem(status, title, detail, instance=request.url.path,
+                       errors=_clean(errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+        return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"),
+                       str(exc.detail), instance=request.url.path)
+
+    @app.exception_handler(ValueError)
+    async def _value(request: Request, exc: ValueError):
+        return problem(422, "Invalid value", str(exc), instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return problem(500, "Internal error", "an unexpected error occurred; it was logged",
+                       instance=request.url.path)
+
+
+class BodySizeLimit:
+    """ASGI middleware refusing request bodies larger than ``max_bytes`` with a 413 problem.
+
+    Checks ``Content-Length`` up front and counts streamed (chunked) bodies as they arrive.
+    """
+
+    def __init__(self, app, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                too_big = False
+            if too_big:
+                return await self._refuse(scope, receive, send)
+        seen = 0
+
+        class _TooLarge(Exception):
+            pass
+
+        async def counted_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            return await self.app(scope, counted_receive, send)
+        except _TooLarge:
+            return await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send):
+        response = problem(413, "Payload too large",
+                           f"request bodies are limited to {self.max_bytes} bytes",
+                           instance=scope.get("path"))
+        await response(scope, receive, send)
