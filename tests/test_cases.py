@@ -355,3 +355,21 @@ def test_metrics_refuses_unknown_grouping_and_answer():
     bad = FOLLOWUPS.assign(satisfaction=["很好"] * len(FOLLOWUPS))
     with pytest.raises(ValueError, match="基本满意"):
         case_metrics(frame, bad, now=NOW)
+
+
+def test_duplicate_distance_agrees_with_projected_metres():
+    # haversine in find_duplicates against EPSG:4548 distances from gridcore.crs
+    from gridcore.crs import wgs84_to_projected
+
+    rng = np.random.default_rng(7)
+    lon = 116.3756 + rng.uniform(-0.002, 0.002, 200)
+    lat = 39.911 + rng.uniform(-0.002, 0.002, 200)
+    x, y = wgs84_to_projected(lon, lat)
+    x0, y0 = wgs84_to_projected(np.array([116.3756]), np.array([39.911]))
+    metres = np.hypot(x - x0[0], y - y0[0])
+    frame = pd.DataFrame({"lon": lon, "lat": lat, "event_class": "0506", "reported_at": T0})
+    got = set(find_duplicates(116.3756, 39.911, "0506", T0, frame, radius_m=120).tolist())
+    clear_in = set(np.flatnonzero(metres < 119).tolist())
+    clear_out = set(np.flatnonzero(metres > 121).tolist())
+    assert clear_in <= got and not (got & clear_out)
+    assert len(clear_in) > 10
