@@ -10,9 +10,10 @@ cases, disputes, alerts): each keeps its tables in `_SCHEMA` and its methods tog
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,10 +24,29 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .auth import Principal, Role, hash_token, issue_token, verify_token
+from .cases import (
+    OPEN_STATES,
+    Action,
+    Case,
+    CaseEvent,
+    CaseState,
+    FollowUp,
+    Satisfaction,
+    apply_action,
+    departments,
+)
+from .chiefs import ChiefRoster, alleys_to_cells, load_sample_roster, validate_assignments
 from .codes import validate_cell_code
 from .crs import GEOGRAPHIC_EPSG
 from .divisions import DIVISION_COLUMNS, Divisions
-from .errors import CellNotFoundError, NotFoundError
+from .errors import (
+    AuthenticationError,
+    CellNotFoundError,
+    ConflictError,
+    InvalidCodeError,
+    NotFoundError,
+)
 from .grid import CELL_COLUMNS, GridVersion
 
 DEFAULT_DB = "gridcore.db"
@@ -87,6 +107,80 @@ _SCHEMA = [
         area_m2 REAL NOT NULL,
         geom BLOB NOT NULL,
         PRIMARY KEY (version_id, code))""",
+    # ---- cases (gridcore/cases.py, chiefs.py, auth.py) ----
+    """CREATE TABLE IF NOT EXISTS cases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_class TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN
+            ('reported', 'filed', 'dispatched', 'handled', 'closed', 'rejected')),
+        lon REAL NOT NULL,
+        lat REAL NOT NULL,
+        description TEXT NOT NULL,
+        reporter TEXT NOT NULL,
+        reported_at TEXT NOT NULL,
+        cell_code TEXT,
+        street_code TEXT,
+        component_code TEXT,
+        photo_ref TEXT,
+        department TEXT,
+        time_limit_hours REAL NOT NULL,
+        closed_at TEXT,
+        updated_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS cases_state ON cases (state, event_class)",
+    "CREATE INDEX IF NOT EXISTS cases_cell ON cases (cell_code)",
+    "CREATE INDEX IF NOT EXISTS cases_reported ON cases (reported_at)",
+    """CREATE TABLE IF NOT EXISTS case_events (
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        seq INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        at TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        department TEXT,
+        PRIMARY KEY (case_id, seq))""",
+    """CREATE TABLE IF NOT EXISTS case_followups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        at TEXT NOT NULL,
+        responded INTEGER NOT NULL,
+        resolved INTEGER NOT NULL,
+        satisfaction TEXT NOT NULL CHECK (satisfaction IN ('满意', '基本满意', '不满意')),
+        note TEXT NOT NULL DEFAULT '')""",
+    """CREATE TABLE IF NOT EXISTS idempotency_keys (
+        principal TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (principal, key))""",
+    """CREATE TABLE IF NOT EXISTS chiefs (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, title TEXT NOT NULL DEFAULT '')""",
+    """CREATE TABLE IF NOT EXISTS alleys (
+        name TEXT PRIMARY KEY, synthetic INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '',
+        geom BLOB NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS chief_assignments (
+        chief_id TEXT NOT NULL REFERENCES chiefs(id),
+        alley TEXT NOT NULL REFERENCES alleys(name),
+        valid_from TEXT NOT NULL,
+        PRIMARY KEY (alley, valid_from))""",
+    """CREATE TABLE IF NOT EXISTS alley_cells (
+        version_id INTEGER NOT NULL REFERENCES grid_versions(id),
+        alley TEXT NOT NULL,
+        cell_code TEXT NOT NULL,
+        PRIMARY KEY (version_id, alley, cell_code))""",
+    """CREATE TABLE IF NOT EXISTS alley_cells_done (
+        version_id INTEGER PRIMARY KEY REFERENCES grid_versions(id))""",
+    """CREATE TABLE IF NOT EXISTS tokens (
+        token_hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN
+            ('supervisor', 'dispatcher', 'department', 'chief', 'admin')),
+        name TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT)""",
 ]
 
 
@@ -290,3 +384,440 @@ class SQLiteStore:
         r = dict(rows[0])
         r["geometry"] = shapely.from_wkb(r.pop("geom"))
         return pd.Series(r)
+
+    # ================================================================== cases
+    # Cases, their audit trail, follow-ups, chiefs, alley assignments, tokens and
+    # idempotency keys. Owned by gridcore/cases.py, chiefs.py and auth.py.
+    # Times are ISO 8601 UTC text; a case's steps run inside one IMMEDIATE transaction
+    # (read, apply the domain transition, write), so two concurrent steps cannot both
+    # succeed from the same state.
+
+    @staticmethod
+    def _iso(t: datetime | None) -> str | None:
+        if t is None:
+            return None
+        return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+    @staticmethod
+    def _dt(text: str | None) -> datetime | None:
+        return None if text is None else datetime.fromisoformat(text)
+
+    def _case_from_rows(self, row: sqlite3.Row, events: list[sqlite3.Row]) -> Case:
+        return Case(
+            id=int(row["id"]), event_class=row["event_class"], lon=row["lon"], lat=row["lat"],
+            description=row["description"], reported_at=self._dt(row["reported_at"]),
+            reporter=row["reporter"], state=CaseState(row["state"]),
+            cell_code=row["cell_code"], street_code=row["street_code"],
+            component_code=row["component_code"], photo_ref=row["photo_ref"],
+            department=row["department"], time_limit_hours=row["time_limit_hours"],
+            closed_at=self._dt(row["closed_at"]),
+            events=tuple(
+                CaseEvent(
+                    action=Action(e["action"]), actor=e["actor"], role=Role(e["role"]),
+                    at=self._dt(e["at"]),
+                    from_state=CaseState(e["from_state"]) if e["from_state"] else None,
+                    to_state=CaseState(e["to_state"]), note=e["note"],
+                    department=e["department"],
+                )
+                for e in events
+            ),
+        )
+
+    def _insert_events(self, c: sqlite3.Connection, case_id: int, events, start: int) -> None:
+        c.executemany(
+            "INSERT INTO case_events (case_id, seq, action, actor, role, at, from_state, "
+            "to_state, note, department) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (case_id, start + i, e.action.value, e.actor, e.role.value, self._iso(e.at),
+                 e.from_state.value if e.from_state else None, e.to_state.value, e.note,
+                 e.department)
+                for i, e in enumerate(events)
+            ])
+
+    def _write_case_row(self, c: sqlite3.Connection, case: Case) -> None:
+        c.execute(
+            "UPDATE cases SET state = ?, department = ?, closed_at = ?, updated_at = ? "
+            "WHERE id = ?",
+            (case.state.value, case.department, self._iso(case.closed_at), _now(), case.id))
+
+    def add_case(
+        self,
+        case: Case,
+        *,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        principal: str = "",
+    ) -> tuple[int, bool]:
+        """Store a new case with its audit trail, once per idempotency key.
+
+        Parameters
+        ----------
+        case : Case
+            A reported case (its ``id`` is ignored).
+        idempotency_key : str, optional
+            The client's ``Idempotency-Key``; keys are scoped to the ``principal``.
+        request_hash : str, optional
+            Digest of the request body, so a reused key with another body is caught.
+        principal : str
+            Who sends it (token subject), the scope of the key.
+
+        Returns
+        -------
+        (int, bool)
+            The case id, and False when the key had already created it (a retry).
+
+        Raises
+        ------
+        ConflictError
+            The key was used before with a different request body.
+        """
+        with self.transaction() as c:
+            if idempotency_key is not None:
+                rows = c.execute(
+                    "SELECT case_id, request_hash FROM idempotency_keys "
+                    "WHERE principal = ? AND key = ?", (principal, idempotency_key)).fetchall()
+                if rows:
+                    if rows[0]["request_hash"] != (request_hash or ""):
+                        raise ConflictError(
+                            f"Idempotency-Key {idempotency_key!r} was already used for a "
+                            "different request; use a new key for a new report")
+                    return int(rows[0]["case_id"]), False
+            cur = c.execute(
+                "INSERT INTO cases (event_class, state, lon, lat, description, reporter, "
+                "reported_at, cell_code, street_code, component_code, photo_ref, department, "
+                "time_limit_hours, closed_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (case.event_class, case.state.value, case.lon, case.lat, case.description,
+                 case.reporter, self._iso(case.reported_at), case.cell_code, case.street_code,
+                 case.component_code, case.photo_ref, case.department, case.time_limit_hours,
+                 self._iso(case.closed_at), _now()))
+            case_id = int(cur.lastrowid)
+            self._insert_events(c, case_id, case.events, 0)
+            if idempotency_key is not None:
+                c.execute(
+                    "INSERT INTO idempotency_keys (principal, key, request_hash, case_id, "
+                    "created_at) VALUES (?, ?, ?, ?, ?)",
+                    (principal, idempotency_key, request_hash or "", case_id, _now()))
+        return case_id, True
+
+    def _load_case(self, c: sqlite3.Connection, case_id: int) -> Case:
+        row = c.execute("SELECT * FROM cases WHERE id = ?", (int(case_id),)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no case has id {case_id}")
+        events = c.execute(
+            "SELECT * FROM case_events WHERE case_id = ? ORDER BY seq", (int(case_id),)
+        ).fetchall()
+        return self._case_from_rows(row, events)
+
+    def get_case(self, case_id: int) -> Case:
+        """Return one case with its audit trail.
+
+        Raises
+        ------
+        NotFoundError
+            No case has this id.
+        """
+        return self._load_case(self._conn, case_id)
+
+    def transition_case(self, case_id: int, action: Action | str, **kwargs) -> Case:
+        """Apply one step of the loop (see `gridcore.cases.apply_action`) and store it.
+
+        Reading, checking and writing happen in one IMMEDIATE transaction.
+
+        Raises
+        ------
+        NotFoundError, TransitionError, PermissionDeniedError, InvalidCodeError
+        """
+        with self.transaction() as c:
+            case = self._load_case(c, case_id)
+            new = apply_action(case, action, **kwargs)
+            self._insert_events(c, case.id, new.events[len(case.events):], len(case.events))
+            self._write_case_row(c, new)
+        return new
+
+    def list_cases(
+        self,
+        *,
+        states: Sequence[CaseState | str] | None = None,
+        cell_codes: Sequence[str] | None = None,
+        street_code: str | None = None,
+        department: str | None = None,
+        event_class: str | None = None,
+        reported_since: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Case]:
+        """Return cases matching all the given filters, newest report first."""
+        where, params = self._case_filters(states, cell_codes, street_code, department,
+                                           event_class, reported_since)
+        sql = f"SELECT * FROM cases {where} ORDER BY reported_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [int(limit), int(offset)]
+        rows = self._conn.execute(sql, params).fetchall()
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        ev: dict[int, list] = {i: [] for i in ids}
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            for e in self._conn.execute(
+                f"SELECT * FROM case_events WHERE case_id IN ({','.join('?' * len(part))}) "
+                "ORDER BY case_id, seq", part):
+                ev[e["case_id"]].append(e)
+        return [self._case_from_rows(r, ev[r["id"]]) for r in rows]
+
+    @staticmethod
+    def _case_filters(states, cell_codes, street_code, department, event_class,
+                      reported_since) -> tuple[str, list]:
+        clauses, params = [], []
+        if states is not None:
+            states = [CaseState(s).value for s in states]
+            clauses.append(f"state IN ({','.join('?' * len(states))})")
+            params += states
+        if cell_codes is not None:
+            cell_codes = list(cell_codes)
+            if not cell_codes:
+                clauses.append("0")
+            else:
+                clauses.append("cell_code IN (SELECT value FROM json_each(?))")
+                params.append(json.dumps(cell_codes))
+        for col, val in (("street_code", street_code), ("department", department),
+                         ("event_class", event_class)):
+            if val is not None:
+                clauses.append(f"{col} = ?")
+                params.append(val)
+        if reported_since is not None:
+            clauses.append("reported_at >= ?")
+            params.append(SQLiteStore._iso(reported_since))
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def cases_frame(
+        self,
+        *,
+        reported_since: datetime | None = None,
+        reported_before: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Return cases flat for `gridcore.cases.case_metrics` (one SQL query)."""
+        clauses, params = [], []
+        if reported_since is not None:
+            clauses.append("c.reported_at >= ?")
+            params.append(self._iso(reported_since))
+        if reported_before is not None:
+            clauses.append("c.reported_at < ?")
+            params.append(self._iso(reported_before))
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        frame = pd.read_sql_query(
+            "SELECT c.id, c.event_class, c.state, c.street_code, c.department, "
+            "c.reported_at, c.closed_at, c.time_limit_hours, "
+            "COALESCE(SUM(e.action = 'rework'), 0) AS rework_count, "
+            "COALESCE(SUM(e.action = 'handle'), 0) AS handled_count "
+            f"FROM cases c LEFT JOIN case_events e ON e.case_id = c.id {where} "
+            "GROUP BY c.id ORDER BY c.id", self._conn, params=params)
+        frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True, format="ISO8601")
+        frame["closed_at"] = pd.to_datetime(frame["closed_at"], utc=True, format="ISO8601")
+        return frame
+
+    def open_cases_frame(self, *, event_class: str | None = None,
+                         reported_since: datetime | None = None) -> pd.DataFrame:
+        """Return id, lon, lat, event_class, reported_at of open cases (for duplicates)."""
+        where, params = self._case_filters(
+            sorted(OPEN_STATES), None, None, None, event_class, reported_since)
+        frame = pd.read_sql_query(
+            f"SELECT id, lon, lat, event_class, reported_at FROM cases {where} ORDER BY id",
+            self._conn, params=params)
+        frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True, format="ISO8601")
+        return frame
+
+    def add_followup(self, followup: FollowUp) -> int:
+        """Store a follow-up call on a case and return its id.
+
+        Raises
+        ------
+        NotFoundError
+            No case has this id.
+        """
+        with self.transaction() as c:
+            if c.execute("SELECT 1 FROM cases WHERE id = ?",
+                         (int(followup.case_id),)).fetchone() is None:
+                raise NotFoundError(f"no case has id {followup.case_id}")
+            cur = c.execute(
+                "INSERT INTO case_followups (case_id, at, responded, resolved, satisfaction, "
+                "note) VALUES (?, ?, ?, ?, ?, ?)",
+                (int(followup.case_id), self._iso(followup.at), int(followup.responded),
+                 int(followup.resolved), Satisfaction(followup.satisfaction).value,
+                 followup.note))
+        return int(cur.lastrowid)
+
+    def followups_frame(self) -> pd.DataFrame:
+        """Return every follow-up: case_id, at, responded, resolved, satisfaction."""
+        frame = pd.read_sql_query(
+            "SELECT case_id, at, responded, resolved, satisfaction FROM case_followups "
+            "ORDER BY id", self._conn)
+        frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
+        frame["responded"] = frame["responded"].astype(bool)
+        frame["resolved"] = frame["resolved"].astype(bool)
+        return frame
+
+    # ------------------------------------------------------------------ chiefs
+    def save_roster(self, roster: ChiefRoster) -> None:
+        """Replace the stored chiefs, alleys and assignments (one transaction)."""
+        assignments = validate_assignments(roster.assignments, chiefs=roster.chiefs,
+                                           alleys=roster.alleys)
+        wkb = shapely.to_wkb(np.asarray(roster.alleys.to_crs(GEOGRAPHIC_EPSG).geometry.values))
+        with self.transaction() as c:
+            c.execute("DELETE FROM alley_cells")
+            c.execute("DELETE FROM chief_assignments")
+            c.execute("DELETE FROM alleys")
+            c.execute("DELETE FROM chiefs")
+            c.executemany("INSERT INTO chiefs (id, name, title) VALUES (?, ?, ?)",
+                          roster.chiefs[["id", "name", "title"]].astype(str).values.tolist())
+            c.executemany(
+                "INSERT INTO alleys (name, synthetic, note, geom) VALUES (?, ?, ?, ?)",
+                [(n, int(bool(s)), str(note), blob) for n, s, note, blob in zip(
+                    roster.alleys["name"], roster.alleys["synthetic"],
+                    roster.alleys.get("note", pd.Series([""] * len(roster.alleys))), wkb,
+                    strict=True)])
+            c.executemany(
+                "INSERT INTO chief_assignments (chief_id, alley, valid_from) VALUES (?, ?, ?)",
+                [(a, b, d.date().isoformat()) for a, b, d in assignments[
+                    ["chief_id", "alley", "valid_from"]].itertuples(index=False)])
+
+    def seed_sample_roster(self) -> bool:
+        """Store the sample chiefs when none are stored; return True if it did."""
+        if self.query("SELECT 1 FROM chiefs LIMIT 1"):
+            return False
+        self.save_roster(load_sample_roster())
+        return True
+
+    def load_roster(self) -> ChiefRoster:
+        """Return the stored chiefs, alleys (EPSG:4326) and assignments."""
+        chiefs = pd.read_sql_query("SELECT id, name, title FROM chiefs ORDER BY id", self._conn)
+        raw = pd.read_sql_query("SELECT name, synthetic, note, geom FROM alleys ORDER BY name",
+                                self._conn)
+        alleys = gpd.GeoDataFrame(
+            {"name": raw["name"], "synthetic": raw["synthetic"].astype(bool),
+             "note": raw["note"]},
+            geometry=shapely.from_wkb(raw["geom"].to_numpy()), crs=GEOGRAPHIC_EPSG)
+        assignments = pd.read_sql_query(
+            "SELECT chief_id, alley, valid_from FROM chief_assignments "
+            "ORDER BY alley, valid_from", self._conn)
+        assignments["valid_from"] = pd.to_datetime(assignments["valid_from"])
+        return ChiefRoster(chiefs=chiefs, alleys=alleys, assignments=assignments)
+
+    def get_chief(self, chief_id: str) -> dict:
+        """Return a chief's id, name and title.
+
+        Raises
+        ------
+        NotFoundError
+            No chief has this id.
+        """
+        rows = self.query("SELECT id, name, title FROM chiefs WHERE id = ?", (chief_id,))
+        if not rows:
+            raise NotFoundError(f"no chief has id {chief_id!r}")
+        return dict(rows[0])
+
+    def add_assignment(self, chief_id: str, alley: str, valid_from: date) -> None:
+        """Record that ``alley`` is ``chief_id``'s from ``valid_from`` on.
+
+        Raises
+        ------
+        NotFoundError
+            Unknown chief or alley.
+        ConflictError
+            The alley already has an assignment from that date.
+        """
+        with self.transaction() as c:
+            if c.execute("SELECT 1 FROM chiefs WHERE id = ?", (chief_id,)).fetchone() is None:
+                raise NotFoundError(f"no chief has id {chief_id!r}")
+            if c.execute("SELECT 1 FROM alleys WHERE name = ?", (alley,)).fetchone() is None:
+                raise NotFoundError(f"no street or alley is named {alley!r}")
+            try:
+                c.execute("INSERT INTO chief_assignments (chief_id, alley, valid_from) "
+                          "VALUES (?, ?, ?)", (chief_id, alley, valid_from.isoformat()))
+            except sqlite3.IntegrityError:
+                raise ConflictError(
+                    f"{alley!r} already has an assignment from {valid_from}; "
+                    "a handover needs another date") from None
+
+    def alley_cells(self, version: int | None = None) -> pd.DataFrame:
+        """Return which cells each alley runs through in a grid version (cached).
+
+        Computed with `gridcore.chiefs.alleys_to_cells` the first time a version is
+        asked for, then read from the ``alley_cells`` table.
+        """
+        vid = self._resolve(version, None)
+        frame = pd.read_sql_query(
+            "SELECT alley, cell_code FROM alley_cells WHERE version_id = ? "
+            "ORDER BY alley, cell_code", self._conn, params=(vid,))
+        if len(frame) or not self.query("SELECT 1 FROM alleys LIMIT 1"):
+            return frame
+        if self.query("SELECT 1 FROM alley_cells_done WHERE version_id = ?", (vid,)):
+            return frame
+        joined = alleys_to_cells(self.load_roster().alleys, self.load_grid(vid))
+        with self.transaction() as c:
+            c.execute("DELETE FROM alley_cells WHERE version_id = ?", (vid,))
+            c.executemany(
+                "INSERT INTO alley_cells (version_id, alley, cell_code) VALUES (?, ?, ?)",
+                [(vid, a, code) for a, code in zip(joined["alley"], joined["cell_code"],
+                                                   strict=True)])
+            c.execute("INSERT OR REPLACE INTO alley_cells_done (version_id) VALUES (?)", (vid,))
+        return joined[["alley", "cell_code"]]
+
+    # ------------------------------------------------------------------ tokens
+    def create_token(self, *, role: Role | str, name: str, subject: str | None = None) -> str:
+        """Create a bearer token, store its hash, and return the token (shown once).
+
+        This is what ``gridcore token create --role ROLE --name NAME`` prints. For role
+        ``chief`` the subject (default: the name) must be a stored chief id; for role
+        ``department`` a department code of `gridcore.cases.departments`.
+
+        Raises
+        ------
+        ValueError
+            Unknown role or empty name.
+        InvalidCodeError
+            A subject that names no stored chief / no department.
+        """
+        token, record = issue_token(role=role, name=name, subject=subject)
+        if record.role is Role.CHIEF:
+            if not self.query("SELECT 1 FROM chiefs WHERE id = ?", (record.subject,)):
+                known = [r["id"] for r in self.query("SELECT id FROM chiefs ORDER BY id")]
+                raise InvalidCodeError(
+                    f"a chief token needs a chief id as subject (or name); "
+                    f"{record.subject!r} is none; known chiefs: {', '.join(known) or 'none'}")
+        if record.role is Role.DEPARTMENT and record.subject not in departments().index:
+            raise InvalidCodeError(
+                f"a department token needs a department code as subject (or name); "
+                f"{record.subject!r} is none; known: {', '.join(departments().index)}")
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO tokens (token_hash, role, name, subject, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (record.token_hash, record.role.value, record.name, record.subject,
+                 self._iso(record.created_at)))
+        return token
+
+    def principal_for_token(self, token: str) -> Principal:
+        """Return who a bearer token belongs to.
+
+        Raises
+        ------
+        AuthenticationError
+            Unknown or revoked token.
+        """
+        digest = hash_token(token)
+        rows = self.query(
+            "SELECT token_hash, role, name, subject FROM tokens "
+            "WHERE token_hash = ? AND revoked_at IS NULL", (digest,))
+        if not rows or not verify_token(token, rows[0]["token_hash"]):
+            raise AuthenticationError("the bearer token is unknown or revoked")
+        r = rows[0]
+        return Principal(name=r["name"], role=Role(r["role"]), subject=r["subject"])
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke a token; later calls with it get 401."""
+        with self.transaction() as c:
+            c.execute("UPDATE tokens SET revoked_at = ? WHERE token_hash = ?",
+                      (_now(), hash_token(token)))
