@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from gridcore.auth import Principal
 from gridcore.sample import City
 from gridcore.store import SQLiteStore
 
@@ -68,4 +69,4 @@ def get_principal(request: Request):
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[SQLiteStore, Depends(get_store)]
 CityDep = Annotated[City, Depends(get_city)]
-PrincipalDep = Annotated["Principal", Depends(get_principal)]  # noqa: F821
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

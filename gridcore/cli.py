@@ -172,6 +172,34 @@ def _cell(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("serve")
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    store = _store(args)  # the service reads GRIDCORE_DB: point it at the same file
+    os.environ["GRIDCORE_DB"] = str(store.path)
+    if store.is_empty():
+        _city(args)  # build before serving, with the progress bar on this terminal
+    store.close()
+    from api.main import create_app
+
+    print(f"gridcore: serving {store.path} on http://{args.host}:{args.port}", file=sys.stderr)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+@_command("token create")
+def _token_create(args: argparse.Namespace) -> int:
+    store = _store(args)
+    token = store.create_token(role=args.role, name=args.name, subject=args.subject)
+    print(f"token for {args.name} ({args.role}); keep it secret, it is shown once:",
+          file=sys.stderr)
+    print(token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gridcore`` command."""
     p = argparse.ArgumentParser(prog="gridcore", description=__doc__.splitlines()[0])
@@ -209,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lat", type=float)
     c.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"])
     c.add_argument("--compact", action="store_true", help="one line of JSON")
+    sv = sub.add_parser("serve", help="serve the API and map pages (builds the city if needed)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--log-level", default="info")
+
+    t = sub.add_parser("token", help="bearer tokens for the API")
+    ts = t.add_subparsers(dest="token_command", required=True)
+    tc = ts.add_parser("create", help="create a token; prints it as the last line")
+    tc.add_argument("--role", required=True,
+                    choices=["supervisor", "dispatcher", "department", "chief", "admin"])
+    tc.add_argument("--name", required=True)
+    tc.add_argument("--subject", help="who the token acts for: a chief's id or a department "
+                                      "code (default: the name)")
     return p
 
 
@@ -216,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gridcore`` command; return its exit status."""
     args = build_parser().parse_args(argv)
     name = args.command
-    for attr in ("grid_command", "divisions_command"):
+    for attr in ("grid_command", "divisions_command", "token_command"):
         if getattr(args, attr, None):
             name = f"{name} {getattr(args, attr)}"
     try:
