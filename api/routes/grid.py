@@ -16,7 +16,8 @@ from api.deps import CityDep, PrincipalDep, SettingsDep
 from api.schemas import Feature, FeatureCollection
 from gridcore.codes import Level, validate_cell_code, validate_division_code
 from gridcore.crs import to_wgs84
-from gridcore.errors import CellNotFoundError, CoordinateError, NotFoundError
+from gridcore.errors import CellNotFoundError, CoordinateError, NotFoundError, OutsideCityError
+from gridcore.grid import point_to_cell
 from gridcore.maps import Basemap, geometry_to_basemap
 
 router = APIRouter(prefix="/v1", tags=["grid"])
@@ -148,6 +149,27 @@ def public_cells(bbox: BboxQuery, city: CityDep, settings: SettingsDep,
     box = _parse_bbox(bbox, crs=crs).buffer(0.0005)  # GCJ-02 corners: a margin suffices
     rows = _in_bbox(city.cells, box, settings.max_features, "cells")
     return _cells_collection(city, rows, basemap=basemap)
+
+
+@public.get("/cell.geojson", response_model=Feature,
+            summary="Public grid layer: the cell at a position (no token)")
+def public_cell_at(
+    city: CityDep,
+    lon: Annotated[float, Query(description="longitude in the basemap's CRS")],
+    lat: Annotated[float, Query(description="latitude in the basemap's CRS")],
+    basemap: BasemapQuery = Basemap.OSM,
+) -> dict:
+    """Return the cell covering a clicked position, geometry in the basemap's CRS.
+
+    The lookup is exact (the edge rule of `gridcore.grid.point_to_cell`), unlike a
+    browser's hit test on simplified, pixel-rounded SVG paths.
+    """
+    crs = "gcj02" if basemap is Basemap.GAODE else "wgs84"
+    wlon, wlat = to_wgs84([lon], [lat], crs=crs)
+    pos = point_to_cell(city.cells, wlon, wlat)[0]
+    if pos < 0:
+        raise OutsideCityError(f"lon {lon}, lat {lat} ({crs}) lies in no unit grid cell")
+    return _cells_collection(city, np.array([pos]), basemap=basemap)["features"][0]
 
 
 @public.get("/divisions.geojson", response_model=FeatureCollection,

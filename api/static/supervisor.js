@@ -27,19 +27,33 @@
       if (cellsLayer) map.removeLayer(cellsLayer);
       cellsLayer = L.geoJSON(fc, {
         style: {color: "#555", weight: 1, fillColor: "#ffcc00", fillOpacity: 0.05},
-        onEachFeature: (f, layer) => {
-          layer.on("click", ev => showCell(f.properties, ev.latlng));
-        },
+        interactive: false,
       }).addTo(map);
       status.textContent = "单元网格 " + fc.features.length + " 个";
       document.body.dataset.cellsDrawn = fc.features.length;
     }).catch(e => { status.textContent = "网格图层加载失败: " + e.message; });
   }
   map.on("moveend", loadCells);
+  // The cell under a click comes from the server's exact lookup, not from the browser's
+  // hit test on simplified, pixel-rounded SVG paths (wrong within a pixel of an edge).
+  let selected = null;
+  map.on("click", ev => {
+    const q = "lon=" + ev.latlng.lng + "&lat=" + ev.latlng.lat + "&basemap=" + GC.basemap;
+    GC.api("/grid/cell.geojson?" + q).then(f => {
+      if (selected) map.removeLayer(selected);
+      selected = L.geoJSON(f, {style: {color: "#c00", weight: 3, fill: false},
+                               interactive: false}).addTo(map);
+      showCell(f.properties, ev.latlng);
+    }).catch(e => {
+      document.getElementById("cell-code").textContent = "(不在网格内)";
+      info.textContent = e.message;
+    });
+  });
   loadCells();
 
   function showCell(p, latlng) {
     picked = {lon: latlng.lng, lat: latlng.lat};
+    document.body.dataset.picked = JSON.stringify([latlng.lng, latlng.lat, GC.crs]);
     if (marker) map.removeLayer(marker);
     marker = L.circleMarker(latlng, {radius: 6, color: "#c00"}).addTo(map);
     document.getElementById("cell-code").textContent = p.code;
