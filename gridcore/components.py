@@ -254,14 +254,14 @@ def _data_path(filename: str) -> Any:
 
 @functools.cache
 def legacy_class_table() -> ClassTable:
-    """The legacy CJ/T 214-2007 / GB/T 30428.2-2013 table (2-digit minors, 16-digit IDs)."""
+    """Return the legacy CJ/T 214-2007 / GB/T 30428.2-2013 table (2-digit minors, 16 digits)."""
     with resources.as_file(_data_path("component_classes_cjt214.csv")) as p:
         return load_class_table(p, name="CJ/T 214-2007", layout=CodeLayout.LEGACY16)
 
 
 @functools.cache
 def gbt47678_class_table() -> ClassTable:
-    """The GB/T 47678.5-2026 table (3-digit minors, 17-digit IDs).
+    """Return the GB/T 47678.5-2026 table (3-digit minors, 17-digit IDs).
 
     The mapping from legacy minors is our reading (``01``+``01`` -> ``01``+``001``), kept
     in the ``legacy_class_code`` column.
@@ -451,7 +451,7 @@ def format_component_code(
 
 
 def component_code_to_short(code: str | ComponentCode) -> str:
-    """The 8-digit short code (major 2 + minor 2 + serial 4) of a component ID.
+    """Return the 8-digit short code (major 2 + minor 2 + serial 4) of a component ID.
 
     A 17-digit ID qualifies only when its 3-digit minor starts with 0 (our reading of the
     mapping, see ``gridcore/data/README.md``).
@@ -549,7 +549,7 @@ def validate_component_code(
 
 
 def is_valid_component_code(code: Any, *, table: ClassTable | None = None) -> bool:
-    """True if ``code`` is a well-formed 16- or 17-digit component ID (class in ``table``)."""
+    """Tell whether ``code`` is a well-formed 16- or 17-digit ID (class in ``table``)."""
     try:
         parse_component_code(code, table=table)
     except InvalidCodeError:
@@ -638,10 +638,13 @@ class Component:
 
 
 def empty_components() -> gpd.GeoDataFrame:
-    """An empty components GeoDataFrame with the schema's columns and dtypes."""
+    """Return an empty components GeoDataFrame with the schema's columns and dtypes."""
     import geopandas as gpd
 
-    data = {c: pd.Series([], dtype=t if t != "str" else object) for c, t in COMPONENT_COLUMNS.items()}
+    data = {
+        c: pd.Series([], dtype=t if t != "str" else object)
+        for c, t in COMPONENT_COLUMNS.items()
+    }
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
 
 

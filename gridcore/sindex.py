@@ -211,7 +211,7 @@ class ComponentIndex:
     # -- queries ----------------------------------------------------------------------
 
     def _filter_mask(self, classes: Any, statuses: Any) -> np.ndarray | None:
-        """Allowed codes per label kind, or None when nothing is filtered."""
+        """Return allowed codes per label kind, or None when nothing is filtered."""
         if classes is None and statuses is None:
             return None
         allowed_cls = self._allowed("class", classes)
@@ -258,7 +258,7 @@ class ComponentIndex:
         statuses: Any = None,
         max_distance: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The k live points nearest to (x, y), optionally filtered.
+        """Find the k live points nearest to (x, y), optionally filtered.
 
         Parameters
         ----------
@@ -339,7 +339,6 @@ class ComponentIndex:
 
 _METRES_PER_DEGREE_LAT = 111_320.0
 _EPS = 1e-6  # slack in pixel units when deciding which pixels a segment touches
-_PROJECTED_EPSG = 4548
 
 
 class CellLocator:
@@ -528,13 +527,38 @@ class CellLocator:
         pos = np.atleast_1d(self.locate(lon, lat))
         return np.where(pos >= 0, self.codes[np.maximum(pos, 0)], "").astype(object)
 
+    def locate_one(self, lon: float, lat: float) -> int:
+        """Cell position of one point, -1 outside: the scalar fast path of :meth:`locate`."""
+        u = (lon - self._x0) / self._dx
+        v = (self._y1 - lat) / self._dy
+        h, w = self.shape
+        if not (0 <= u < w and 0 <= v < h):  # NaN fails too
+            return -1
+        val = int(self._raster[int(v), int(u)])
+        if val >= -1:
+            return val
+        e = -2 - val
+        for cand in self._cand[self._indptr[e]:self._indptr[e + 1]]:  # in code order
+            if shapely.intersects_xy(self._geoms[cand], lon, lat):
+                return int(cand)
+        return -1
+
     def _projected_tree(self) -> shapely.STRtree:
         if self._tree_m is None:
-            x, y = _to_projected(*shapely.get_coordinates(self._geoms).T)
-            m = shapely.set_coordinates(shapely.from_wkb(shapely.to_wkb(self._geoms)),
-                                        np.column_stack([x, y]))
-            self._tree_m = shapely.STRtree(m)
+            from gridcore.crs import project_geometry
+
+            self._tree_m = shapely.STRtree(project_geometry(self._geoms))
         return self._tree_m
+
+    def nearest_cell(self, lon: float, lat: float) -> tuple[int, float]:
+        """Position of the cell nearest to a point and its distance in metres (EPSG:4548)."""
+        from gridcore.crs import wgs84_to_projected
+
+        x, y = wgs84_to_projected([lon], [lat])
+        tree = self._projected_tree()
+        pos, dist = tree.query_nearest(shapely.points(x[0], y[0]), return_distance=True)
+        best = int(np.argmin(self._rank[pos]))  # equidistant cells: smallest code
+        return int(pos[best]), float(dist[best])
 
     def cells_within(self, lon: Any, lat: Any, tolerance_m: float) -> np.ndarray:
         """Every cell within ``tolerance_m`` metres of each point.
@@ -547,13 +571,17 @@ class CellLocator:
         ------
         ValueError
             A negative tolerance.
+        CoordinateError
+            NaN, out-of-range or swapped positions.
         """
         if not tolerance_m >= 0:
             raise ValueError(f"tolerance_m must be >= 0 metres, got {tolerance_m}")
         lon = np.asarray(lon, dtype=np.float64)
         lat = np.asarray(lat, dtype=np.float64)
         scalar = lon.ndim == 0
-        x, y = _to_projected(np.atleast_1d(lon), np.atleast_1d(lat))
+        from gridcore.crs import wgs84_to_projected
+
+        x, y = wgs84_to_projected(np.atleast_1d(lon), np.atleast_1d(lat))
         pairs = self._projected_tree().query(
             shapely.points(x, y), predicate="dwithin", distance=float(tolerance_m)
         )
@@ -567,9 +595,3 @@ class CellLocator:
         return int(self._raster.nbytes + self._indptr.nbytes + self._cand.nbytes
                    + self._rank.nbytes + self._by_rank.nbytes)
 
-
-def _to_projected(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from pyproj import Transformer
-
-    t = Transformer.from_crs(4326, _PROJECTED_EPSG, always_xy=True)
-    return t.transform(lon, lat)

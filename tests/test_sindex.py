@@ -6,6 +6,7 @@ import shapely
 
 from gridcore.errors import GeometryError, NotFoundError
 from gridcore.sindex import CellLocator, ComponentIndex
+from tests.synthetic_grid import voronoi_cells
 
 CLASSES = np.array(["0101", "0102", "0305", "0401", "0602"])  # 0602 kept rare below
 STATUSES = np.array(["完好", "破损", "丢失", "废弃"])
@@ -148,40 +149,6 @@ def test_empty_index():
 # ---- CellLocator ---------------------------------------------------------------------
 
 
-def _voronoi_cells(seed, nx=40, ny=30):
-    """An irregular grid of ~100 m cells near Beijing, with a holed and a two-part cell."""
-    rng = np.random.default_rng(seed)
-    dx, dy = 100 / 85_000, 100 / 111_320
-    gx, gy = np.meshgrid(np.arange(nx), np.arange(ny))
-    px = 116.30 + (gx.ravel() + rng.uniform(-0.4, 0.4, gx.size)) * dx
-    py = 39.85 + (gy.ravel() + rng.uniform(-0.4, 0.4, gx.size)) * dy
-    frame = shapely.box(116.30, 39.85, 116.30 + (nx - 1) * dx, 39.85 + (ny - 1) * dy)
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(np.c_[px, py]),
-                                                       extend_to=frame))
-    cells = shapely.intersection(cells, frame)
-    cells = list(cells[~shapely.is_empty(cells)])
-    # punch a hole into cell 0 and make the hole its own cell
-    c = shapely.centroid(cells[0])
-    hole = shapely.intersection(shapely.buffer(c, 20 / 111_320, quad_segs=4), cells[0])
-    cells[0] = shapely.difference(cells[0], hole)
-    cells.append(hole)
-    # merge two non-touching cells into one multi-part cell
-    cells[5] = shapely.union(cells[5], cells.pop(200))
-    # a small axis-aligned cell whose edges lie on round coordinates, cut from cell 9
-    sq = shapely.box(*np.round(shapely.bounds(shapely.centroid(cells[9]))[:2], 4),
-                     *(np.round(shapely.bounds(shapely.centroid(cells[9]))[:2], 4) + 1e-4))
-    sq = shapely.intersection(sq, cells[9])
-    cells[9] = shapely.difference(cells[9], sq)
-    cells.append(sq)
-    cells = np.array(cells, dtype=object)
-    cells = cells[~shapely.is_empty(cells)]
-    # the zoo is a valid tiling: no two cells overlap
-    assert shapely.area(shapely.union_all(cells)) == pytest.approx(shapely.area(cells).sum())
-    assert shapely.get_num_interior_rings(cells).max() == 1
-    codes = rng.permutation(len(cells)) + 110101001001001  # codes unrelated to position
-    return gpd.GeoDataFrame({"code": codes.astype(str)}, geometry=cells, crs="EPSG:4326")
-
-
 def _sjoin_positions(cells, lon, lat):
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
     j = gpd.sjoin(pts, cells, predicate="intersects", how="inner")
@@ -212,7 +179,7 @@ def _test_points(cells, rng, n):
 
 @pytest.fixture(scope="module")
 def voronoi():
-    return _voronoi_cells(3)
+    return voronoi_cells(3)
 
 
 @pytest.mark.parametrize("pixel_m", [5.0, 2.5, 40.0])
@@ -276,3 +243,24 @@ def test_locator_rejects_bad_cells(voronoi):
         CellLocator(voronoi.drop(columns="code"))
     with pytest.raises(ValueError, match="pixel_m"):
         CellLocator(voronoi, pixel_m=0)
+
+
+def test_locate_one_equals_locate(voronoi):
+    loc = CellLocator(voronoi)
+    lon, lat = _test_points(voronoi, np.random.default_rng(5), 5000)
+    lon[0] = np.nan
+    got = np.array([loc.locate_one(a, b) for a, b in zip(lon, lat, strict=True)])
+    np.testing.assert_array_equal(got, loc.locate(lon, lat))
+
+
+def test_nearest_cell(voronoi):
+    loc = CellLocator(voronoi)
+    xmin, ymin, xmax, ymax = voronoi.total_bounds
+    lon, lat = xmin - 0.001, (ymin + ymax) / 2  # ~85 m west of the grid
+    pos, dist = loc.nearest_cell(lon, lat)
+    cells_m = voronoi.to_crs(4548)
+    pt = gpd.GeoSeries(gpd.points_from_xy([lon], [lat]), crs=4326).to_crs(4548).iloc[0]
+    d = cells_m.distance(pt).to_numpy()
+    assert dist == pytest.approx(d.min())
+    assert d[pos] == pytest.approx(d.min())
+    assert 50 < dist < 120
