@@ -787,20 +787,28 @@ def assign_component_codes(
         raise ValueError("district_codes and class_codes must have the same length")
     if len(districts) == 0:
         return np.array([], dtype=object)
-    for d in pd.unique(districts):
+    d_idx, d_uniq = pd.factorize(districts)
+    c_idx, c_uniq = pd.factorize(classes)
+    for d in d_uniq:
         _check_district(d)
-    unknown = ~np.isin(classes, table.classes.index.to_numpy())
-    if unknown.any():
-        table.check_class(str(classes[np.flatnonzero(unknown)[0]]))
-    new = pd.DataFrame({"district": districts, "cls": classes})
-    rank = new.groupby(["district", "cls"], sort=False).cumcount().to_numpy() + 1
+    for c in c_uniq:
+        table.check_class(str(c))
+    # rank within (district, class), in input order
+    key = d_idx.astype(np.int64) * len(c_uniq) + c_idx
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    start = np.ones(len(key), dtype=bool)
+    start[1:] = sorted_key[1:] != sorted_key[:-1]
+    group_start = np.maximum.accumulate(np.where(start, np.arange(len(key)), 0))
+    rank = np.empty(len(key), dtype=np.int64)
+    rank[order] = np.arange(len(key)) - group_start + 1
     existing = np.asarray(existing_codes, dtype=object)
     if len(existing):
         d, c, s = _split_codes(existing, table.layout)
         top = pd.DataFrame({"district": d, "cls": c, "serial": s}).groupby(
             ["district", "cls"]
         )["serial"].max()
-        base = _lookup_base(new, top)
+        base = _lookup_base(pd.DataFrame({"district": districts, "cls": classes}), top)
     else:
         base = np.zeros(len(districts), dtype=np.int64)
     serial = base + rank
@@ -810,8 +818,12 @@ def assign_component_codes(
             f"district {districts[i]} class {classes[i]} has run out of 6-digit serials "
             f"(would need {serial[i]} > {_MAX_SERIAL})"
         )
-    s = pd.Series(serial).astype(str).str.zfill(_SERIAL_DIGITS).to_numpy(dtype=object)
-    return districts + classes + s
+    # the digits as one integer: districts never start with 0, so no digit is lost
+    c_len = len(c_uniq[0])
+    d_num = np.array([int(d) for d in d_uniq], dtype=np.int64)[d_idx]
+    c_num = np.array([int(c) for c in c_uniq], dtype=np.int64)[c_idx]
+    num = (d_num * 10**c_len + c_num) * 10**_SERIAL_DIGITS + serial
+    return num.astype(str).astype(object)
 
 
 def _lookup_base(new: pd.DataFrame, top: pd.Series) -> np.ndarray:

@@ -3,7 +3,6 @@ import pytest
 
 from gridcore.census import CLASS_MIX, synthesise_components
 from gridcore.components import gbt47678_class_table, validate_components
-from gridcore.crs import wgs84_to_projected
 from gridcore.sindex import CellLocator
 from tests.synthetic_grid import synthetic_city
 
@@ -23,6 +22,7 @@ def test_census_is_valid_and_labelled(grid, census):
     assert len(census) == 50_000
     checked = validate_components(census)  # codes, classes, prefix = cell's district
     assert checked["code"].is_unique and census["synthetic"].all()
+    assert census["code"].is_monotonic_increasing
     assert census["code"].str.len().eq(16).all()
     # every point lies in the cell it is filed under
     loc = CellLocator(grid)
@@ -44,13 +44,18 @@ def test_census_mix_and_density(grid, census):
     mix = {c: v / sum(CLASS_MIX.values()) for c, v in CLASS_MIX.items()}
     for c in ("0101", "0402", "0305"):
         assert share[c] == pytest.approx(mix[c], rel=0.15)
-    # denser near the centre (Tian'anmen lies inside this small grid)
-    per_cell = census["cell_code"].value_counts().reindex(grid["code"], fill_value=0)
-    dens = per_cell.to_numpy() / grid.to_crs(4548).area.to_numpy()
-    rp = grid.to_crs(4548).geometry.representative_point()
-    cx, cy = wgs84_to_projected([116.3975], [39.9087])
-    r = np.hypot(rp.x - cx[0], rp.y - cy[0]).to_numpy()
-    assert dens[r < np.quantile(r, 0.2)].mean() > 1.2 * dens[r > np.quantile(r, 0.8)].mean()
+
+
+def test_census_on_sample_city(city):
+    census = synthesise_components(city.cells)  # the default size
+    assert len(census) >= 300_000
+    validate_components(census)
+    area_km2 = city.divisions.districts.set_index("code").to_crs(4548).area / 1e6
+    per_km2 = census["code"].str.slice(0, 6).value_counts() / area_km2
+    # Dongcheng held ~168,000 components in 42 km2 in 2004 (4,000 per km2)
+    assert 3000 < per_km2["110101"] < 5000
+    assert per_km2["110102"] > 3 * per_km2["110106"]  # old city dense, Fengtai sparse
+    assert set(census["cell_code"].str.slice(0, 6)) == {"110101", "110102", "110106"}
 
 
 def test_census_17_digit_codes(grid):

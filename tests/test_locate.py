@@ -19,7 +19,7 @@ from tests.synthetic_grid import synthetic_city
 
 
 @pytest.fixture(scope="module")
-def city():
+def synth():
     cells, divisions = synthetic_city()
     rng = np.random.default_rng(2)
     xmin, ymin, xmax, ymax = cells.total_bounds
@@ -37,8 +37,8 @@ def city():
     return cells, divisions, comps, loc
 
 
-def test_locate_names_cell_and_divisions(city):
-    cells, divisions, comps, loc = city
+def test_locate_names_cell_and_divisions(synth):
+    cells, divisions, comps, loc = synth
     for i in [0, 100, 400, len(cells) - 1]:
         p = shapely.point_on_surface(cells.geometry.iloc[i])
         got = loc.locate(p.x, p.y, crs="wgs84", k=0)
@@ -52,8 +52,8 @@ def test_locate_names_cell_and_divisions(city):
         assert got.nearby == ()
 
 
-def test_nearby_components_equal_brute_force(city):
-    cells, divisions, comps, loc = city
+def test_nearby_components_equal_brute_force(synth):
+    cells, divisions, comps, loc = synth
     x, y = wgs84_to_projected(comps.geometry.x.to_numpy(), comps.geometry.y.to_numpy())
     live = comps["status"].to_numpy() != "移除"
     p = shapely.point_on_surface(cells.geometry.iloc[300])
@@ -73,16 +73,16 @@ def test_nearby_components_equal_brute_force(city):
     assert all(c.class_code == "0213" for c in only.nearby) and len(only.nearby) == 3
 
 
-def test_retired_component_not_listed(city):
-    cells, divisions, comps, loc = city
+def test_retired_component_not_listed(synth):
+    cells, divisions, comps, loc = synth
     retired = comps.iloc[0]
     got = loc.locate(retired.geometry.x, retired.geometry.y, crs="wgs84", k=5)
     assert retired["code"] not in [c.code for c in got.nearby]
 
 
 @pytest.mark.parametrize("crs", ["gcj02", "bd09", "WGS84"])
-def test_locate_in_other_crs(city, crs):
-    cells, divisions, comps, loc = city
+def test_locate_in_other_crs(synth, crs):
+    cells, divisions, comps, loc = synth
     p = shapely.point_on_surface(cells.geometry.iloc[200])
     lon, lat = wgs84_to(p.x, p.y, crs=crs.lower())
     assert abs(float(lon) - p.x) > 1e-3 or crs == "WGS84"  # the shift is real
@@ -91,8 +91,8 @@ def test_locate_in_other_crs(city, crs):
     assert got.lon == pytest.approx(p.x, abs=1e-9)
 
 
-def test_locate_errors(city):
-    cells, divisions, comps, loc = city
+def test_locate_errors(synth):
+    cells, divisions, comps, loc = synth
     with pytest.raises(OutsideCityError, match="outside every unit grid cell.*m away"):
         loc.locate(116.20, 39.95, crs="wgs84")
     with pytest.raises(CoordinateError, match="swapped"):
@@ -107,8 +107,8 @@ def test_locate_errors(city):
         loc.locate(116.4, 39.9, crs=None)
 
 
-def test_locate_component_by_code(city):
-    cells, divisions, comps, loc = city
+def test_locate_component_by_code(synth):
+    cells, divisions, comps, loc = synth
     row = comps.iloc[10]
     got = loc.locate_component(row["code"], k=4)
     assert got.component.code == row["code"]
@@ -119,8 +119,8 @@ def test_locate_component_by_code(city):
     assert by_short.component.code == row["code"] and by_short.cell_code == row["cell_code"]
 
 
-def test_locate_component_errors(city):
-    cells, divisions, comps, loc = city
+def test_locate_component_errors(synth):
+    cells, divisions, comps, loc = synth
     with pytest.raises(InvalidCodeError, match="district="):
         loc.locate_component("01010001")
     with pytest.raises(NotFoundError, match="no component has code 1101010101009999"):
@@ -132,8 +132,8 @@ def test_locate_component_errors(city):
             comps["code"].iloc[1])
 
 
-def test_locate_many_matches_single(city):
-    cells, divisions, comps, loc = city
+def test_locate_many_matches_single(synth):
+    cells, divisions, comps, loc = synth
     rng = np.random.default_rng(9)
     xmin, ymin, xmax, ymax = cells.total_bounds
     lon, lat = rng.uniform(xmin - 0.01, xmax, 300), rng.uniform(ymin, ymax + 0.01, 300)
@@ -167,8 +167,8 @@ def _sjoin_csv(cells, path):
     return df
 
 
-def test_locate_csv_equals_sjoin(city, tmp_path):
-    cells, divisions, comps, loc = city
+def test_locate_csv_equals_sjoin(synth, tmp_path):
+    cells, divisions, comps, loc = synth
     rng = np.random.default_rng(4)
     xmin, ymin, xmax, ymax = cells.total_bounds
     n = 5000
@@ -189,8 +189,8 @@ def test_locate_csv_equals_sjoin(city, tmp_path):
     assert res.located == (got["cell_code"] != "").sum()
 
 
-def test_locate_csv_gcj02(city, tmp_path):
-    cells, divisions, comps, loc = city
+def test_locate_csv_gcj02(synth, tmp_path):
+    cells, divisions, comps, loc = synth
     p = shapely.point_on_surface(cells.geometry.values[:50])
     glon, glat = wgs84_to(shapely.get_x(p), shapely.get_y(p), crs="gcj02")
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
@@ -202,8 +202,8 @@ def test_locate_csv_gcj02(city, tmp_path):
     assert list(got["cell_code"]) == list(cells["code"].iloc[:50])
 
 
-def test_locate_csv_bad_rows(city, tmp_path):
-    cells, divisions, comps, loc = city
+def test_locate_csv_bad_rows(synth, tmp_path):
+    cells, divisions, comps, loc = synth
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     src.write_text("lon,lat\n116.40,39.91\n,39.9\nabc,39.9\n39.91,116.40\n116.40,39.91\n")
     with pytest.raises(CoordinateError, match="line 3: lon='', lat='39.9'.*invalid_rows"):
@@ -226,8 +226,8 @@ def test_locate_csv_bad_rows(city, tmp_path):
     [("", "is empty"), ("\n", "no header"), ("x,y\n1,2\n", "lacks column"),
      ("lon,lat,cell_code\n116.4,39.9,1\n", "already has column")],
 )
-def test_locate_csv_bad_files(city, tmp_path, text, match):
-    cells, divisions, comps, loc = city
+def test_locate_csv_bad_files(synth, tmp_path, text, match):
+    cells, divisions, comps, loc = synth
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     src.write_text(text)
     with pytest.raises(DataFileError, match=match):
@@ -235,8 +235,8 @@ def test_locate_csv_bad_files(city, tmp_path, text, match):
     assert not out.exists()
 
 
-def test_locate_csv_paths_and_header_only(city, tmp_path):
-    cells, divisions, comps, loc = city
+def test_locate_csv_paths_and_header_only(synth, tmp_path):
+    cells, divisions, comps, loc = synth
     src = tmp_path / "in.csv"
     with pytest.raises(DataFileError, match="does not exist"):
         locate_csv(src, tmp_path / "o.csv", crs="wgs84", locator=loc)
@@ -249,3 +249,60 @@ def test_locate_csv_paths_and_header_only(city, tmp_path):
         "lon,lat,cell_code,community_code,street_code,district_code")
     with pytest.raises(CRSError):
         locate_csv(src, tmp_path / "o.csv", crs="utm", locator=loc)
+
+
+# ---- on the sample city ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample(city):
+    from gridcore.census import synthesise_components
+
+    census = synthesise_components(city.cells, n=300_000, seed=1)
+    return census, Locator.from_city(city, components=census)
+
+
+def test_sample_tangzi_hutong(city, sample):
+    census, loc = sample
+    # 堂子胡同, 西长安街街道, Xicheng (domain brief: 39.911 N, 116.3756 E, WGS84)
+    got = loc.locate(116.3756, 39.911, crs="wgs84", k=5)
+    assert (got.district_code, got.district_name) == ("110102", "西城区")
+    assert got.street_name == "西长安街街道"
+    assert got.cell_code.startswith(got.community_code) and got.community_code.startswith(
+        got.street_code)
+    assert len(got.nearby) == 5 and got.nearby[0].distance_m < 50  # dense old city
+    assert all(c.code.startswith(("110101", "110102", "110106")) for c in got.nearby)
+    glon, glat = wgs84_to(116.3756, 39.911, crs="gcj02")
+    assert loc.locate(float(glon), float(glat), crs="gcj02").cell_code == got.cell_code
+
+
+def test_sample_outside_and_by_code(city, sample):
+    census, loc = sample
+    with pytest.raises(OutsideCityError, match="outside every unit grid cell"):
+        loc.locate(116.60, 40.08, crs="wgs84")  # Capital airport, Shunyi
+    row = census[census["code"].str.slice(-6).astype(int) <= 9999].iloc[1234]
+    got = loc.locate_component(row["code"][6:10] + row["code"][-4:], district=row["code"][:6])
+    assert got.component.code == row["code"] and got.cell_code == row["cell_code"]
+    big = census[census["code"].str.slice(-6).astype(int) > 9999]
+    assert len(big) > 0  # a 2004-style 8-digit code cannot hold a dense district's classes
+    from gridcore.components import component_code_to_short
+    with pytest.raises(InvalidCodeError, match="no longer fits"):
+        component_code_to_short(big["code"].iloc[0])
+
+
+def test_sample_locate_csv_equals_sjoin(city, sample, tmp_path):
+    census, loc = sample
+    rng = np.random.default_rng(12345)
+    xmin, ymin, xmax, ymax = city.cells.total_bounds
+    n = 20_000
+    lon, lat = rng.uniform(xmin, xmax, n), rng.uniform(ymin, ymax, n)
+    co = shapely.get_coordinates(city.cells.geometry.values)
+    pick = rng.integers(0, len(co), 2000)
+    lon[:2000], lat[:2000] = co[pick, 0], co[pick, 1]
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"lon": [repr(float(v)) for v in lon],
+                  "lat": [repr(float(v)) for v in lat]}).to_csv(src, index=False)
+    res = locate_csv(src, out, crs="wgs84", locator=loc, progress=False)
+    assert res.rows == n and 0 < res.outside < n
+    pd.testing.assert_frame_equal(pd.read_csv(out, dtype=str, keep_default_na=False),
+                                  _sjoin_csv(city.cells, src))

@@ -264,3 +264,20 @@ def test_nearest_cell(voronoi):
     assert dist == pytest.approx(d.min())
     assert d[pos] == pytest.approx(d.min())
     assert 50 < dist < 120
+
+
+# ---- on the sample city ---------------------------------------------------------------
+
+
+def test_locator_equals_sjoin_on_sample_grid(city):
+    cells = city.cells
+    loc = CellLocator(cells)
+    rng = np.random.default_rng(2026)
+    lon, lat = _test_points(cells, rng, 120_000)
+    got = loc.locate(lon, lat)
+    np.testing.assert_array_equal(got, _sjoin_positions(cells, lon, lat))
+    on_edges = got[: 2 * len(lon) // 5]
+    assert (on_edges >= 0).mean() > 0.99  # vertices and edge points do land in cells
+    assert (got == -1).sum() > 1000  # and the bounding box around the city is outside
+    one = np.array([loc.locate_one(a, b) for a, b in zip(lon[:3000], lat[:3000], strict=True)])
+    np.testing.assert_array_equal(one, got[:3000])
