@@ -117,7 +117,9 @@ def synthesise_components(
 
     Examples
     --------
-    >>> census = synthesise_components(city.cells, n=300_000)  # doctest: +SKIP
+    ::
+
+        census = synthesise_components(city.cells, n=300_000)
     """
     import geopandas as gpd
 

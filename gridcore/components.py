@@ -197,7 +197,9 @@ def load_class_table(
 
     Examples
     --------
-    >>> table = load_class_table("my_city_classes.csv")  # doctest: +SKIP
+    ::
+
+        table = load_class_table("my_city_classes.csv")
     """
     path = Path(path)
     try:

@@ -112,9 +112,11 @@ class Locator:
 
     Examples
     --------
-    >>> loc = Locator.from_city(city, components=census)  # doctest: +SKIP
-    >>> loc.locate(116.3975, 39.9087, crs="wgs84").district_name  # doctest: +SKIP
-    '东城区'
+    ::
+
+        loc = Locator.from_city(city, components=census)
+        loc.locate(116.3975, 39.9087, crs="wgs84").district_name
+        # '东城区'
     """
 
     def __init__(

@@ -373,9 +373,11 @@ class CellLocator:
 
     Examples
     --------
-    >>> loc = CellLocator(city.cells)  # doctest: +SKIP
-    >>> loc.locate([116.3975], [39.9087])  # doctest: +SKIP
-    array([1234])
+    ::
+
+        loc = CellLocator(city.cells)
+        loc.locate([116.3975], [39.9087])
+        # array([1234])
     """
 
     def __init__(self, cells: gpd.GeoDataFrame, *, pixel_m: float = 5.0) -> None:
