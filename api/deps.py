@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gridcore.auth import Principal
+from gridcore.locate import Locator
 from gridcore.sample import City
 from gridcore.store import SQLiteStore
 
@@ -31,6 +32,7 @@ class CityHolder:
         self._store = store
         self._lock = threading.Lock()
         self._city: City | None = None
+        self._locator = None
 
     def get(self) -> City:
         """Return the current city (loading it on first use)."""
@@ -41,10 +43,24 @@ class CityHolder:
                 self._city = load_city(self._store)
             return self._city
 
+    def locator(self):
+        """Return the `gridcore.locate.Locator` of the current city (built on first use)."""
+        city = self.get()
+        with self._lock:
+            if self._locator is None:
+                from gridcore.locate import Locator
+
+                self._locator = Locator.from_city(city, components=self._components())
+            return self._locator
+
+    def _components(self):
+        return None
+
     def reload(self) -> None:
-        """Forget the cached city (after an import of a new grid version)."""
+        """Forget the cached city and locator (after a new grid version or components)."""
         with self._lock:
             self._city = None
+            self._locator = None
 
 
 def get_city(request: Request) -> City:
@@ -66,7 +82,13 @@ def get_principal(request: Request):
     return get_store(request).principal_for_token(token)
 
 
+def get_locator(request: Request):
+    """Return the city's locator (cells, divisions, components)."""
+    return request.app.state.city.locator()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[SQLiteStore, Depends(get_store)]
 CityDep = Annotated[City, Depends(get_city)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+LocatorDep = Annotated[Locator, Depends(get_locator)]

@@ -14,7 +14,7 @@ from gridcore.maps import VENDOR_DIR, asset_path
 
 from . import errors
 from .deps import CityHolder
-from .routes import grid, health, pages
+from .routes import grid, health, locate, pages
 from .settings import Settings
 
 DESCRIPTION = """
@@ -29,7 +29,7 @@ and its public grid layer (`/grid/...`) need none. Errors are
 `gcj02` (AMap/Gaode, Tencent) or `bd09` (Baidu).
 """
 
-ROUTERS = [health.router, pages.router, grid.public, grid.router]
+ROUTERS = [health.router, pages.router, grid.public, grid.router, locate.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -40,3 +40,46 @@ class DivisionRef(BaseModel):
     code: str = Field(..., description="division code: 6 district (区), 9 street (街道), "
                                         "12 community (社区)")
     name: str = Field(..., description="Chinese name, e.g. 西长安街街道")
+
+
+# --------------------------------------------------------------------------- locate
+
+
+class NearbyComponentPublic(BaseModel):
+    """A city component (部件) near the located position."""
+
+    code: str = Field(..., description="component ID (部件编码), 16 or 17 digits")
+    class_code: str = Field(..., description="component class (部件小类) code, e.g. 0101")
+    class_name: str = Field(..., description="class name in Chinese, e.g. 上水井盖")
+    dept_code: str = Field(..., description="department in charge (主管部门) code")
+    dept_name: str = Field(..., description="department in charge (主管部门) name")
+    status: str = Field(..., description="status: 完好, 破损, 丢失, 废弃 or 移除")
+    distance_m: float = Field(..., description="distance from the position, metres")
+
+
+class CellRef(BaseModel):
+    """A unit grid cell (单元网格) by code."""
+
+    code: str = Field(..., description="15-digit unit grid cell code (单元网格编码)")
+
+
+class PositionPublic(BaseModel):
+    """The located position, converted to WGS84."""
+
+    lon: float = Field(..., description="WGS84 longitude")
+    lat: float = Field(..., description="WGS84 latitude")
+    crs: Literal["wgs84"] = "wgs84"
+
+
+class LocationPublic(BaseModel):
+    """Where a position or a component lies (定位结果)."""
+
+    position: PositionPublic
+    cell: CellRef
+    community: DivisionRef = Field(..., description="community (社区)")
+    street: DivisionRef = Field(..., description="street office (街道)")
+    district: DivisionRef = Field(..., description="district (区)")
+    nearest_components: list[NearbyComponentPublic] = Field(
+        default_factory=list, description="nearest components (最近部件), closest first")
+    component: NearbyComponentPublic | None = Field(
+        None, description="the component asked for, when located by component code")

@@ -1,0 +1,59 @@
+"""Locate a position or a component code: cell, community, street, district, components."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import LocatorDep, PrincipalDep
+from api.schemas import LocationPublic
+from gridcore.crs import CRS
+from gridcore.errors import CoordinateError
+
+router = APIRouter(prefix="/v1", tags=["locate"])
+
+
+def location_public(loc) -> dict:
+    """Shape a `gridcore.locate.Location` as the stable locate answer."""
+    d = loc.to_dict()
+    return {
+        "position": {"lon": d["lon"], "lat": d["lat"], "crs": "wgs84"},
+        "cell": {"code": d["cell_code"]},
+        "community": {"code": d["community_code"], "name": d["community_name"]},
+        "street": {"code": d["street_code"], "name": d["street_name"]},
+        "district": {"code": d["district_code"], "name": d["district_name"]},
+        "nearest_components": list(d["nearby"]),
+        "component": d["component"],
+    }
+
+
+@router.get("/locate", response_model=LocationPublic,
+            summary="Locate a position (定位): cell, community, street, district, components")
+def locate(
+    locator: LocatorDep, _: PrincipalDep,
+    lon: Annotated[float | None, Query(description="longitude in `crs`")] = None,
+    lat: Annotated[float | None, Query(description="latitude in `crs`")] = None,
+    crs: Annotated[CRS | None, Query(
+        description="CRS of lon/lat: wgs84, gcj02 (AMap/Gaode, Tencent) or bd09 (Baidu); "
+                    "required with lon/lat")] = None,
+    code: Annotated[str | None, Query(
+        description="a component code (部件编码) instead of a position: 16 or 17 digits, "
+                    "or 8 with `district`")] = None,
+    district: Annotated[str | None, Query(
+        description="6-digit district code, needed with an 8-digit short code")] = None,
+    k: Annotated[int, Query(ge=0, le=50, description="nearest components to list")] = 5,
+) -> dict:
+    """Locate a position (with its CRS) or a component code.
+
+    A position outside the city is a 404 problem; NaN, out-of-range or swapped
+    coordinates are 422 problems.
+    """
+    if code is not None:
+        if lon is not None or lat is not None:
+            raise CoordinateError("give either lon/lat/crs or a component code, not both")
+        return location_public(locator.locate_component(code, district=district, k=k))
+    if lon is None or lat is None or crs is None:
+        raise CoordinateError("give lon, lat and crs (wgs84, gcj02 or bd09), "
+                              "or a component code")
+    return location_public(locator.locate(lon, lat, crs=crs, k=k))
