@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             load_sample_city(store, progress=True)
         app.state.store = store
         app.state.city = CityHolder(store)
-        app.state.city.get()
+        app.state.city.locator()  # build the city and its lookup raster before serving
         for hook in STARTUP_HOOKS:
             hook(app)
         try:

@@ -30,7 +30,7 @@ def location_public(loc) -> dict:
 
 @router.get("/locate", response_model=LocationPublic,
             summary="Locate a position (定位): cell, community, street, district, components")
-def locate(
+async def locate(
     locator: LocatorDep, _: PrincipalDep,
     lon: Annotated[float | None, Query(description="longitude in `crs`")] = None,
     lat: Annotated[float | None, Query(description="latitude in `crs`")] = None,
