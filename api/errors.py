@@ -47,14 +47,16 @@ def _slug(title: str) -> str:
 
 
 def problem(status: int, title: str, detail: str, *, instance: str | None = None,
-            **extra) -> JSONResponse:
+            headers: dict | None = None, **extra) -> JSONResponse:
     """Return an RFC 9457 problem response."""
     body = {"type": f"urn:gridcore:problem:{_slug(title)}", "title": title,
             "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON,
                         headers=headers)
 
@@ -109,7 +111,8 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
         return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"),
-                       str(exc.detail), instance=request.url.path)
+                       str(exc.detail), instance=request.url.path,
+                       headers=getattr(exc, "headers", None))
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError):

@@ -15,6 +15,7 @@ from gridcore.maps import VENDOR_DIR, asset_path
 from . import errors
 from .deps import CityHolder
 from .routes import grid, health, locate, pages
+from .schemas import PROBLEM_RESPONSES
 from .settings import Settings
 
 DESCRIPTION = """
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(errors.BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=PROBLEM_RESPONSES)
     app.mount("/static/vendor/folium",
               StaticFiles(directory=asset_path("folium:leaflet_heat.min.js").parent),
               name="folium-assets")

@@ -83,3 +83,33 @@ class LocationPublic(BaseModel):
         default_factory=list, description="nearest components (最近部件), closest first")
     component: NearbyComponentPublic | None = Field(
         None, description="the component asked for, when located by component code")
+
+
+# --------------------------------------------------------------------------- problems
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str = Field(..., description="problem type URI, e.g. urn:gridcore:problem:not-found")
+    title: str = Field(..., description="short summary of the problem type")
+    status: int = Field(..., description="HTTP status code")
+    detail: str = Field(..., description="what was wrong and what would be right")
+    instance: str | None = Field(None, description="the request path")
+    errors: list[dict[str, Any]] | None = Field(None, description="field errors, if any")
+
+
+def _problem_response(description: str) -> dict:
+    return {"description": description, "model": Problem,
+            "content": {"application/problem+json": {}}}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict] = {
+    400: _problem_response("Malformed request (e.g. malformed JSON)"),
+    401: _problem_response("No token, or an unknown or revoked one"),
+    403: _problem_response("The token's role may not do this"),
+    404: _problem_response("Not found, or the position lies outside the city"),
+    409: _problem_response("Step not allowed now, or a conflicting request"),
+    413: _problem_response("Request body too large"),
+    422: _problem_response("Invalid input: codes, coordinates, CRS, geometry, fields"),
+}

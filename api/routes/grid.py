@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import shapely
@@ -23,11 +23,14 @@ from gridcore.maps import Basemap, geometry_to_basemap
 router = APIRouter(prefix="/v1", tags=["grid"])
 public = APIRouter(prefix="/grid", tags=["public grid layer"])
 
+_NUM = r"-?[0-9]+(\.[0-9]+)?"
+BBOX_PATTERN = rf"^{_NUM},{_NUM},{_NUM},{_NUM}$"
 BboxQuery = Annotated[str, Query(
     description="min_lon,min_lat,max_lon,max_lat (WGS84, or the basemap's CRS on /grid)",
+    pattern=BBOX_PATTERN,
     examples=["116.370,39.905,116.380,39.915"])]
 CellCodePath = Annotated[str, Path(description="15-digit unit grid cell code (单元网格编码)",
-                                   examples=["110102001019033"])]
+                                   pattern=r"^[0-9]{15}$", examples=["110102001019033"])]
 
 
 def _parse_bbox(text: str, *, crs: str = "wgs84") -> shapely.Polygon:
@@ -99,7 +102,7 @@ def _division_frame(city, level: Level):
             summary="A district (区), street (街道) or community (社区) by code")
 def get_division(
     code: Annotated[str, Path(description="6-, 9- or 12-digit division code",
-                              examples=["110102001"])],
+                              pattern=r"^[0-9]{6}([0-9]{3}){0,2}$", examples=["110102001"])],
     city: CityDep, _: PrincipalDep,
 ) -> dict:
     """Return the division polygon (WGS84) with code, name, parent and synthetic flag."""
@@ -121,13 +124,13 @@ def get_division(
             summary="Divisions of one level, optionally in a bounding box")
 def list_divisions(
     city: CityDep, settings: SettingsDep, _: PrincipalDep,
-    level: Annotated[Level, Query(description="district, street or community")],
-    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
+    level: Annotated[Literal["district", "street", "community"],
+                     Query(description="district, street or community")],
+    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat",
+                                      pattern=BBOX_PATTERN)] = None,
 ) -> dict:
     """Return the division polygons of ``level`` (WGS84) with code and name."""
-    if level is Level.CELL:
-        raise NotFoundError("cells are under /v1/cells")
-    frame = _division_frame(city, level)
+    frame = _division_frame(city, Level(level))
     if bbox is not None:
         frame = frame.iloc[_in_bbox(frame, _parse_bbox(bbox), settings.max_features,
                                     "divisions")]
@@ -155,8 +158,8 @@ def public_cells(bbox: BboxQuery, city: CityDep, settings: SettingsDep,
             summary="Public grid layer: the cell at a position (no token)")
 def public_cell_at(
     city: CityDep,
-    lon: Annotated[float, Query(description="longitude in the basemap's CRS")],
-    lat: Annotated[float, Query(description="latitude in the basemap's CRS")],
+    lon: Annotated[float, Query(ge=-180, le=180, description="longitude, basemap's CRS")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="latitude, basemap's CRS")],
     basemap: BasemapQuery = Basemap.OSM,
 ) -> dict:
     """Return the cell covering a clicked position, geometry in the basemap's CRS.
@@ -176,12 +179,10 @@ def public_cell_at(
             summary="Public division outlines of one level (no token)")
 def public_divisions(
     city: CityDep,
-    level: Annotated[Level, Query(description="district or street")] = Level.STREET,
+    level: Annotated[Literal["district", "street"],
+                     Query(description="district or street")] = "street",
     basemap: BasemapQuery = Basemap.OSM,
 ) -> dict:
     """Return district or street outlines for the map page, in the basemap's CRS."""
-    if level not in (Level.DISTRICT, Level.STREET):
-        raise NotFoundError("the public layer has districts and streets; "
-                            "communities and cells are at /grid/cells.geojson")
-    frame = geometry_to_basemap(_division_frame(city, level), basemap=basemap)
+    frame = geometry_to_basemap(_division_frame(city, Level(level)), basemap=basemap)
     return frame.to_geo_dict(drop_id=True)

@@ -32,15 +32,17 @@ def location_public(loc) -> dict:
             summary="Locate a position (定位): cell, community, street, district, components")
 async def locate(
     locator: LocatorDep, _: PrincipalDep,
-    lon: Annotated[float | None, Query(description="longitude in `crs`")] = None,
-    lat: Annotated[float | None, Query(description="latitude in `crs`")] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180, description="longitude in `crs`")] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90, description="latitude in `crs`")] = None,
     crs: Annotated[CRS | None, Query(
         description="CRS of lon/lat: wgs84, gcj02 (AMap/Gaode, Tencent) or bd09 (Baidu); "
                     "required with lon/lat")] = None,
     code: Annotated[str | None, Query(
+        pattern=r"^([0-9]{8}|[0-9]{16,17})$",
         description="a component code (部件编码) instead of a position: 16 or 17 digits, "
                     "or 8 with `district`")] = None,
     district: Annotated[str | None, Query(
+        pattern=r"^[0-9]{6}$",
         description="6-digit district code, needed with an 8-digit short code")] = None,
     k: Annotated[int, Query(ge=0, le=50, description="nearest components to list")] = 5,
 ) -> dict:
