@@ -54,7 +54,8 @@ class CityHolder:
             if self._locator is None:
                 from gridcore.locate import Locator
 
-                self._locator = Locator.from_city(city, components=self._components())
+                self._locator = Locator.from_city(city, components=self._components(),
+                                                  cell_locator=_cell_locator_for(city.cells))
             return self._locator
 
     def _components(self):
@@ -65,6 +66,31 @@ class CityHolder:
         with self._lock:
             self._city = None
             self._locator = None
+
+
+_CELL_LOCATORS: dict[str, object] = {}
+
+
+def _cell_locator_for(cells):
+    """Return a `CellLocator` for ``cells``, reusing the last one built for the same grid.
+
+    The lookup raster takes seconds and ~180 MB to build; apps in one process that serve
+    the same grid (a restart, tests on copies of one store) share it. One entry is kept.
+    """
+    import hashlib
+
+    import shapely
+
+    from gridcore.sindex import CellLocator
+
+    h = hashlib.sha1()
+    h.update("\n".join(cells["code"]).encode())
+    h.update(b"".join(shapely.to_wkb(cells.geometry.values)))
+    key = h.hexdigest()
+    if key not in _CELL_LOCATORS:
+        _CELL_LOCATORS.clear()
+        _CELL_LOCATORS[key] = CellLocator(cells)
+    return _CELL_LOCATORS[key]
 
 
 async def get_city(request: Request) -> City:
