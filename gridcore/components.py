@@ -48,6 +48,7 @@ __all__ = [
     "ComponentSource",
     "ComponentStatus",
     "assign_component_codes",
+    "check_components_in_cells",
     "component_code_to_short",
     "edit_component",
     "empty_components",
@@ -60,10 +61,12 @@ __all__ = [
     "move_component",
     "new_components",
     "parse_component_code",
+    "read_components_file",
     "retire_component",
     "short_code_to_component_code",
     "validate_component_code",
     "validate_components",
+    "write_components_file",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -843,7 +846,7 @@ def new_components(
     records: pd.DataFrame | gpd.GeoDataFrame,
     *,
     cell_codes: Any,
-    existing: gpd.GeoDataFrame | None = None,
+    existing_codes: Any = (),
     table: ClassTable | None = None,
     date: _dt.date | None = None,
 ) -> gpd.GeoDataFrame:
@@ -858,8 +861,8 @@ def new_components(
     cell_codes : array-like of str
         The 15-digit cell of each record (e.g. from :class:`gridcore.sindex.CellLocator`);
         an empty string means outside the city, which is refused.
-    existing : GeoDataFrame, optional
-        Components already registered (their codes are never reused).
+    existing_codes : array-like of str
+        Every code already issued, retired ones included (never reused).
     table : ClassTable, optional
         Class table (default legacy).
     date : datetime.date, optional
@@ -868,7 +871,7 @@ def new_components(
     Returns
     -------
     GeoDataFrame
-        ``existing`` followed by the new components, conformed to the schema.
+        The new components, conformed to the schema.
 
     Raises
     ------
@@ -891,9 +894,8 @@ def new_components(
         )
     classes = records["class_code"].astype(str).to_numpy(dtype=object)
     districts = np.array([c[:6] for c in cells], dtype=object)
-    prior = existing if existing is not None else empty_components()
     codes = assign_component_codes(
-        districts, classes, existing_codes=prior["code"].to_numpy(dtype=object), table=table
+        districts, classes, existing_codes=existing_codes, table=table
     )
     day = np.datetime64(date, "s") if date is not None else _today()
     depts = load_departments()
@@ -922,10 +924,7 @@ def new_components(
     import geopandas as gpd
 
     new = gpd.GeoDataFrame(frame, geometry=np.asarray(records.geometry.values), crs="EPSG:4326")
-    new = validate_components(new, table=table)
-    if len(prior) == 0:
-        return new
-    return _conform(pd.concat([_conform(prior), new], ignore_index=True))
+    return validate_components(new, table=table)
 
 
 def _position_of(components: gpd.GeoDataFrame, code: str) -> int:
@@ -1031,3 +1030,172 @@ def retire_component(
 ) -> gpd.GeoDataFrame:
     """Mark a component 移除 (removed); its code stays reserved and is never reissued."""
     return edit_component(components, code, status=ComponentStatus.REMOVED, date=date)
+
+
+# --------------------------------------------------------------------------------------
+# Consistency with the grid, and files
+
+
+def check_components_in_cells(
+    components: gpd.GeoDataFrame, cells: gpd.GeoDataFrame
+) -> None:
+    """Check that each component's cell exists and its point lies in that cell (closed).
+
+    Raises
+    ------
+    InvalidCodeError
+        A ``cell_code`` not in ``cells``, or a point outside its cell; the first such
+        row is named.
+    """
+    if len(components) == 0:
+        return
+    import shapely
+
+    pos = pd.Series(np.arange(len(cells)), index=cells["code"].to_numpy())
+    idx = pos.reindex(components["cell_code"].to_numpy())
+    missing = idx.isna().to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise InvalidCodeError(
+            f"component row {i} ({components['code'].iloc[i]}): cell "
+            f"{components['cell_code'].iloc[i]!r} is not a cell of the current grid"
+        )
+    geoms = np.asarray(cells.geometry.values)[idx.to_numpy(dtype=np.int64)]
+    inside = shapely.intersects_xy(geoms, components.geometry.x.to_numpy(),
+                                   components.geometry.y.to_numpy())
+    if not inside.all():
+        i = int(np.flatnonzero(~inside)[0])
+        g = components.geometry.iloc[i]
+        raise InvalidCodeError(
+            f"component row {i} ({components['code'].iloc[i]}) at lon {g.x:.6f}, lat "
+            f"{g.y:.6f} lies outside its cell {components['cell_code'].iloc[i]}; check the "
+            f"position's CRS (WGS84 expected) or the cell code"
+        )
+
+
+_FILE_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".csv": "CSV"}
+
+
+def _driver(path: Path) -> str:
+    driver = _FILE_DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise DataFileError(
+            f"cannot tell the format of {path.name}: use .gpkg (GeoPackage), .geojson or .csv"
+        )
+    return driver
+
+
+def read_components_file(path: str | Path, *, crs: Any = None) -> gpd.GeoDataFrame:
+    """Read components from a GeoPackage, GeoJSON or CSV file, as WGS84 points.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.gpkg``/``.geojson`` with Point features and a declared CRS (converted to
+        EPSG:4326 when it is another), or ``.csv`` with ``lon`` and ``lat`` columns.
+    crs : {"wgs84", "gcj02", "bd09"}
+        Required for CSV files (the CRS of ``lon``/``lat``); must be omitted or
+        ``"wgs84"`` for GeoPackage/GeoJSON, whose CRS is in the file.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The file's columns, text columns as str (codes keep their leading zeros). Not
+        yet validated: see :func:`validate_components`.
+
+    Raises
+    ------
+    DataFileError
+        Missing, empty or unreadable file, unknown extension, no CRS, non-point
+        geometries, missing ``lon``/``lat`` in a CSV, or a CSV without ``crs``.
+    CoordinateError
+        A CSV row with NaN, out-of-range, outside-China or swapped coordinates.
+    """
+    import geopandas as gpd
+
+    from gridcore.crs import CRS, to_wgs84
+
+    path = Path(path)
+    driver = _driver(path)
+    if not path.exists():
+        raise DataFileError(f"components file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise DataFileError(f"components file {path} is empty")
+    if driver == "CSV":
+        if crs is None:
+            raise DataFileError(
+                f"{path.name}: give the CRS of its lon/lat columns (wgs84, gcj02 or bd09)"
+            )
+        try:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        except pd.errors.EmptyDataError:
+            raise DataFileError(f"components file {path} has no header row") from None
+        missing = [c for c in ("lon", "lat") if c not in df.columns]
+        if missing:
+            raise DataFileError(f"{path.name} lacks column(s) {missing}; expected lon and lat")
+        if df.empty:
+            raise DataFileError(f"components file {path} has no rows")
+        lon = pd.to_numeric(df.pop("lon"), errors="coerce").to_numpy(dtype=np.float64)
+        lat = pd.to_numeric(df.pop("lat"), errors="coerce").to_numpy(dtype=np.float64)
+        lon, lat = to_wgs84(lon, lat, crs=crs)
+        import shapely
+
+        frame = gpd.GeoDataFrame(df, geometry=shapely.points(lon, lat), crs="EPSG:4326")
+    else:
+        if crs is not None and CRS.parse(crs) is not CRS.WGS84:
+            raise DataFileError(
+                f"{path.name} declares its own CRS; GCJ-02/BD-09 files must be converted "
+                f"to WGS84 first (or exported as CSV with crs=...)"
+            )
+        try:
+            frame = gpd.read_file(path)
+        except Exception as exc:  # pyogrio raises many types; report them as one
+            raise DataFileError(f"cannot read components file {path}: {exc}") from exc
+        if len(frame) == 0:
+            raise DataFileError(f"components file {path} has no features")
+        if frame.crs is None:
+            raise DataFileError(f"{path.name} declares no CRS; expected EPSG:4326 (WGS84)")
+        frame = frame.to_crs(4326)
+    for col in ("code", "class_code", "cell_code", "dept_code"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), "").map(
+                lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+            )
+    if "synthetic" in frame.columns and frame["synthetic"].dtype == object:
+        frame["synthetic"] = frame["synthetic"].str.lower().isin(["true", "1"])
+    if "accuracy_m" in frame.columns:
+        frame["accuracy_m"] = pd.to_numeric(frame["accuracy_m"], errors="coerce")
+    for col in ("first_survey_date", "change_date"):
+        if col in frame.columns:
+            try:
+                frame[col] = pd.to_datetime(frame[col])
+            except (ValueError, TypeError) as exc:
+                raise DataFileError(f"{path.name}: column {col} holds a non-date: {exc}") from None
+    return frame
+
+
+def write_components_file(components: gpd.GeoDataFrame, path: str | Path) -> Path:
+    """Write components as GeoPackage, GeoJSON, or CSV (``lon``,``lat`` in WGS84).
+
+    Raises
+    ------
+    DataFileError
+        Unsupported extension, or components without a CRS.
+    """
+    path = Path(path)
+    driver = _driver(path)
+    if components.crs is None:
+        raise DataFileError("components have no CRS; set EPSG:4326 before writing")
+    if driver == "CSV":
+        components = components.to_crs(4326)
+        df = pd.DataFrame(components.drop(columns=components.geometry.name))
+        df.insert(0, "lon", [repr(float(v)) for v in components.geometry.x])
+        df.insert(1, "lat", [repr(float(v)) for v in components.geometry.y])
+        for col in ("first_survey_date", "change_date"):
+            df[col] = pd.to_datetime(df[col]).dt.strftime("%Y-%m-%d")
+        df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+        return path
+    if path.exists():
+        path.unlink()
+    components.to_crs(4326).to_file(path, driver=driver)
+    return path

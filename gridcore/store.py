@@ -181,6 +181,24 @@ _SCHEMA = [
         subject TEXT NOT NULL,
         created_at TEXT NOT NULL,
         revoked_at TEXT)""",
+    # ---- components (gridcore.components)
+    """CREATE TABLE IF NOT EXISTS components (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        class_code TEXT NOT NULL,
+        dept_code TEXT NOT NULL,
+        dept_name TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        maintainer TEXT NOT NULL,
+        cell_code TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('完好', '破损', '丢失', '废弃', '移除')),
+        first_survey_date TEXT NOT NULL,
+        change_date TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('实测', '地形图', '其他')),
+        accuracy_m REAL,
+        synthetic INTEGER NOT NULL,
+        geom BLOB NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS components_cell ON components (cell_code)""",
 ]
 
 
@@ -821,3 +839,189 @@ class SQLiteStore:
         with self.transaction() as c:
             c.execute("UPDATE tokens SET revoked_at = ? WHERE token_hash = ?",
                       (_now(), hash_token(token)))
+
+    # ------------------------------------------------------------------ components
+    # (gridcore.components): component records, one row per code ever issued; removed
+    # components keep their row with status 移除 so their codes are never reissued.
+
+    def _component_rows(self, frame: gpd.GeoDataFrame) -> list[tuple]:
+        from .components import COMPONENT_COLUMNS
+
+        cols = []
+        for col in COMPONENT_COLUMNS:
+            v = frame[col]
+            if col in ("first_survey_date", "change_date"):
+                v = pd.to_datetime(v).dt.strftime("%Y-%m-%d")
+            elif col == "synthetic":
+                v = v.astype(int)
+            elif col == "accuracy_m":
+                v = v.astype(float).astype(object).where(v.notna(), None)
+            cols.append(v.tolist())
+        cols.append(shapely.to_wkb(np.asarray(frame.geometry.values)).tolist())
+        return list(zip(*cols, strict=True))
+
+    def _checked_components(self, frame: gpd.GeoDataFrame, table=None) -> gpd.GeoDataFrame:
+        from .components import check_components_in_cells, validate_components
+
+        frame = validate_components(frame, table=table)
+        check_components_in_cells(frame, self.load_grid())
+        return frame
+
+    def add_components(self, components: gpd.GeoDataFrame, *, table=None) -> int:
+        """Store new components (validated, each in its cell) in one transaction.
+
+        Raises
+        ------
+        DataFileError, InvalidCodeError
+            Schema, code or cell problems (nothing is written).
+        ConflictError
+            A code that is already stored (nothing is written).
+        """
+        from .errors import ConflictError
+
+        frame = self._checked_components(components, table)
+        rows = self._component_rows(frame)
+        if not rows:
+            return 0
+        placeholders = ", ".join("?" * len(rows[0]))
+        try:
+            with self.transaction() as c:
+                c.executemany(f"INSERT INTO components VALUES ({placeholders})", rows)
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(
+                f"a component code is already stored ({exc}); codes are issued once: use "
+                f"register_components for new components or update_components for edits"
+            ) from None
+        return len(rows)
+
+    def register_components(self, records: gpd.GeoDataFrame, *, table=None,
+                            on: date | None = None) -> gpd.GeoDataFrame:
+        """Register new components: find their cells, issue codes, store them.
+
+        ``records`` need Point geometry (EPSG:4326) and ``class_code``; see
+        `gridcore.components.new_components` for defaults. Returns the stored rows.
+
+        Raises
+        ------
+        InvalidCodeError
+            Unknown class, or a point outside every cell (nothing is written).
+        """
+        from .components import new_components
+        from .grid import point_to_cell
+
+        cells = self.load_grid()
+        pos = point_to_cell(cells, records.geometry.x.to_numpy(), records.geometry.y.to_numpy())
+        codes = np.where(pos >= 0, cells["code"].to_numpy(dtype=object)[np.maximum(pos, 0)], "")
+        existing = [r["code"] for r in self.query("SELECT code FROM components")]
+        new = new_components(records, cell_codes=codes, existing_codes=existing, table=table,
+                             date=on)
+        self.add_components(new, table=table)
+        return new
+
+    def update_components(self, components: gpd.GeoDataFrame, *, table=None) -> int:
+        """Replace stored components by code (edits, moves, retirements), one transaction.
+
+        Raises
+        ------
+        NotFoundError
+            A code that is not stored (nothing is written).
+        """
+        frame = self._checked_components(components, table)
+        codes = frame["code"].tolist()
+        known = {r["code"] for r in self._codes_in(codes)}
+        unknown = [c for c in codes if c not in known]
+        if unknown:
+            raise NotFoundError(f"no stored component has code {unknown[0]}; register it first")
+        rows = self._component_rows(frame)
+        if not rows:
+            return 0
+        with self.transaction() as c:
+            c.executemany(
+                f"INSERT OR REPLACE INTO components VALUES ({', '.join('?' * len(rows[0]))})",
+                rows)
+        return len(rows)
+
+    def _codes_in(self, codes: list[str]) -> list[sqlite3.Row]:
+        out: list[sqlite3.Row] = []
+        for i in range(0, len(codes), 900):
+            chunk = codes[i:i + 900]
+            out += self.query(
+                f"SELECT code FROM components WHERE code IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk))
+        return out
+
+    def load_components(self, *, district: str | None = None,
+                        cell_code: str | None = None) -> gpd.GeoDataFrame:
+        """Return stored components (all, or one district's, or one cell's), by code."""
+        from .components import COMPONENT_COLUMNS, validate_components
+
+        where, params = [], []
+        if district is not None:
+            where.append("code LIKE ?")
+            params.append(f"{district}%")
+        if cell_code is not None:
+            where.append("cell_code = ?")
+            params.append(cell_code)
+        sql = "SELECT * FROM components" + (" WHERE " + " AND ".join(where) if where else "")
+        frame = pd.read_sql_query(sql + " ORDER BY code", self._conn, params=tuple(params))
+        frame["synthetic"] = frame["synthetic"].astype(bool)
+        frame["accuracy_m"] = frame["accuracy_m"].astype(float)
+        geo = gpd.GeoDataFrame(frame.drop(columns="geom"),
+                               geometry=shapely.from_wkb(frame["geom"].to_numpy()),
+                               crs=GEOGRAPHIC_EPSG)
+        if len(geo) == 0:
+            from .components import empty_components
+
+            return empty_components()
+        layout_table = None
+        if geo["code"].str.len().iloc[0] == 17:
+            from .components import gbt47678_class_table
+
+            layout_table = gbt47678_class_table()
+        return validate_components(geo[[*COMPONENT_COLUMNS, "geometry"]], table=layout_table)
+
+    def get_component(self, code: str):
+        """Return one component as a `gridcore.components.Component`.
+
+        Raises
+        ------
+        InvalidCodeError
+            A malformed code.
+        NotFoundError
+            No stored component has this code.
+        """
+        from .components import Component, parse_component_code
+
+        parse_component_code(code)
+        rows = self.query("SELECT * FROM components WHERE code = ?", (code,))
+        if not rows:
+            raise NotFoundError(f"no component has code {code}")
+        r = dict(rows[0])
+        r["geometry"] = shapely.from_wkb(r.pop("geom"))
+        return Component.from_row(pd.Series(r))
+
+    def import_components(self, path: str | Path, *, crs=None, table=None) -> int:
+        """Import components from GeoPackage/GeoJSON/CSV; all rows land or none.
+
+        Files with a ``code`` column hold registered components and are stored as they
+        are (validated: schema, codes, classes, each point in its cell). Files without
+        one hold new components (``class_code`` and a position): they are registered
+        and get cells and codes.
+
+        Raises
+        ------
+        DataFileError, CoordinateError, InvalidCodeError, ConflictError
+            Any problem with the file or a row; the store is unchanged.
+        """
+        from .components import read_components_file
+
+        frame = read_components_file(path, crs=crs)
+        if "code" in frame.columns and (frame["code"] != "").any():
+            return self.add_components(frame, table=table)
+        return len(self.register_components(frame, table=table))
+
+    def export_components(self, path: str | Path, *, district: str | None = None) -> Path:
+        """Write stored components to GeoPackage/GeoJSON/CSV (by the file's extension)."""
+        from .components import write_components_file
+
+        return write_components_file(self.load_components(district=district), path)
