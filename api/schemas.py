@@ -117,10 +117,10 @@ class CaseCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lon: float = Field(allow_inf_nan=False, ge=-180, le=180,
+    lon: float = Field(allow_inf_nan=False, ge=-180, le=180, strict=True,
                        description="Longitude (经度) in the CRS named by `crs`, degrees east.",
                        examples=[116.3756])
-    lat: float = Field(allow_inf_nan=False, ge=-90, le=90,
+    lat: float = Field(allow_inf_nan=False, ge=-90, le=90, strict=True,
                        description="Latitude (纬度) in the CRS named by `crs`, degrees north.",
                        examples=[39.911])
     crs: CRS = Field(description="Coordinate system of lon/lat (坐标系), always explicit: "
@@ -218,8 +218,8 @@ class FollowUpCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    responded: bool = Field(description="Was the request responded to (是否响应)?")
-    resolved: bool = Field(description="Was it resolved (是否解决)?")
+    responded: bool = Field(strict=True, description="Was the request responded to (是否响应)?")
+    resolved: bool = Field(strict=True, description="Was it resolved (是否解决)?")
     satisfaction: Satisfaction = Field(description="满意, 基本满意 or 不满意.")
     note: str = Field(default="", max_length=2000, description="Remark (备注).")
 

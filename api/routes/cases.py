@@ -11,8 +11,6 @@ import hashlib
 import json
 from typing import Annotated
 
-import numpy as np
-import shapely
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from api.deps import CityDep, PrincipalDep, StoreDep
@@ -49,6 +47,7 @@ from gridcore.cases import (
 )
 from gridcore.crs import to_wgs84, validate_lonlat
 from gridcore.errors import OutsideCityError, PermissionDeniedError
+from gridcore.grid import point_to_cell
 
 router = APIRouter(prefix="/v1", tags=["cases 案卷"])
 
@@ -67,15 +66,13 @@ NowDep = Annotated[dt.datetime, Depends(get_now)]
 # --------------------------------------------------------------------------- helpers
 
 def _locate(city, lon: float, lat: float) -> tuple[str, str]:
-    """Return (cell code, street code) of a WGS84 position."""
-    cells = city.cells
-    hits = cells.sindex.query(shapely.points(lon, lat), predicate="intersects")
-    if hits.size == 0:
+    """Return (cell code, street code) of a WGS84 position, as /v1/locate finds it."""
+    pos = int(point_to_cell(city.cells, [lon], [lat])[0])
+    if pos < 0:
         raise OutsideCityError(
             f"position lon={lon:.6f}, lat={lat:.6f} (WGS84) lies outside every unit grid "
             "cell of the city")
-    pos = int(np.sort(hits)[0])  # on a shared edge: the lowest code, deterministically
-    return str(cells["code"].iloc[pos]), str(cells["street_code"].iloc[pos])
+    return str(city.cells["code"].iloc[pos]), str(city.cells["street_code"].iloc[pos])
 
 
 def _department_name(code: str | None) -> str | None:

@@ -23,13 +23,22 @@ def clock():
     return {"now": T0}
 
 
+def _include_case_routers(app):
+    """Add the case, chief and token routers unless api/main.py lists them already."""
+    from api.routes import cases as cases_routes
+    from api.routes import chiefs as chiefs_routes
+    from api.routes import tokens as tokens_routes
+
+    if not any(getattr(r, "path", None) == "/v1/cases" for r in app.routes):
+        for module in (cases_routes, chiefs_routes, tokens_routes):
+            app.include_router(module.router)
+    return app
+
+
 @contextlib.contextmanager
 def _client(store, clock):
     """A client of the app on ``store`` (a copy of the sample city), tokens per role."""
     from api.main import create_app
-    from api.routes import cases as cases_routes
-    from api.routes import chiefs as chiefs_routes
-    from api.routes import tokens as tokens_routes
     from api.settings import Settings
 
     store.seed_sample_roster()
@@ -42,10 +51,7 @@ def _client(store, clock):
         "c001": store.create_token(role="chief", name="张丽", subject="c001"),
         "c003": store.create_token(role="chief", name="陈静", subject="c003"),
     }
-    app = create_app(Settings(db=store.path, build_if_empty=False))
-    if not any(getattr(r, "path", None) == "/v1/cases" for r in app.routes):
-        for module in (cases_routes, chiefs_routes, tokens_routes):  # until api/main.py
-            app.include_router(module.router)  # lists these routers
+    app = _include_case_routers(create_app(Settings(db=store.path, build_if_empty=False)))
     app.dependency_overrides[get_now] = lambda: clock["now"]
     with TestClient(app) as client:
         client.tokens = tokens
