@@ -374,3 +374,17 @@ def test_chief_geojson(api, clock):
     assert [f["properties"]["id"] for f in cases] == [case["id"]]
     assert cases[0]["properties"]["deadline_status"] == "red"
     _problem(api.get("/v1/chiefs/c003/view.geojson", headers=_h(api, "c001")), 403)
+
+
+def test_startup_hook_seeds_roster_only_on_the_sample_city(store_copy, tmp_path):
+    from types import SimpleNamespace
+
+    from api.routes.chiefs import seed_sample_roster
+    from gridcore.store import SQLiteStore
+
+    seed_sample_roster(SimpleNamespace(state=SimpleNamespace(store=store_copy)))
+    assert store_copy.get_chief("c001")["name"] == "张丽"
+    other = SQLiteStore(tmp_path / "own.db")  # no sample grid in it
+    seed_sample_roster(SimpleNamespace(state=SimpleNamespace(store=other)))
+    assert other.query("SELECT COUNT(*) AS n FROM chiefs")[0]["n"] == 0
+    other.close()
