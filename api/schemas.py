@@ -5,9 +5,15 @@ Each section belongs to the routes of one concept.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from gridcore.auth import Role
+from gridcore.cases import Action, CaseState, DeadlineStatus, MetricsBy, Satisfaction
+from gridcore.crs import CRS
 
 # --------------------------------------------------------------------------- GeoJSON / grid
 
@@ -113,3 +119,257 @@ PROBLEM_RESPONSES: dict[int | str, dict] = {
     413: _problem_response("Request body too large"),
     422: _problem_response("Invalid input: codes, coordinates, CRS, geometry, fields"),
 }
+
+
+# ---------------------------------------------------------------- cases, chiefs, tokens
+# Owned by api/routes/cases.py, chiefs.py, tokens.py (gridcore.cases, chiefs, auth).
+
+_CODE4 = r"^[0-9]{4}$"
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_date_only(value: object) -> object:
+    # pydantic's lax mode reads numbers as Unix times and accepts datetimes; a date
+    # here must be written YYYY-MM-DD, as the schema says
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise ValueError(f"{value!r} is not a date written YYYY-MM-DD")
+
+
+#: A calendar day written YYYY-MM-DD, nothing else.
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+
+
+class CaseCreate(BaseModel):
+    """A report (上报) from a supervisor's handheld or another system."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float = Field(allow_inf_nan=False, ge=-180, le=180, strict=True,
+                       description="Longitude (经度) in the CRS named by `crs`, degrees east.",
+                       examples=[116.3756])
+    lat: float = Field(allow_inf_nan=False, ge=-90, le=90, strict=True,
+                       description="Latitude (纬度) in the CRS named by `crs`, degrees north.",
+                       examples=[39.911])
+    crs: CRS = Field(description="Coordinate system of lon/lat (坐标系), always explicit: "
+                                 "wgs84 (GPS), gcj02 (高德/腾讯), bd09 (百度).",
+                     examples=["wgs84"])
+    event_class: str = Field(pattern=_CODE4,
+                             description="Event class (事件类别) as its 4-digit legacy code, "
+                                         "e.g. 0506 非机动车乱停放; see GET /v1/event-classes.",
+                             examples=["0506"])
+    description: str = Field(min_length=1, max_length=2000,
+                             description="What was seen (问题描述).",
+                             examples=["堂子胡同外卖电动车堵塞通道"])
+    component_code: str | None = Field(
+        default=None, pattern=r"^([0-9]{8}|[0-9]{16,17})$",
+        description="Code of the city component (部件编码) concerned, if any: 8, 16 or 17 "
+                    "digits.")
+    photo_ref: str | None = Field(default=None, max_length=500,
+                                  description="Reference to the photo (照片), e.g. a file "
+                                              "name or URL held by the handheld system.")
+
+
+class CaseCreated(BaseModel):
+    """The new case's id, where it was located, and possible duplicates."""
+
+    id: int = Field(description="Case id (案卷编号).")
+    cell_code: str = Field(description="15-digit unit grid cell (单元网格) of the position.")
+    street_code: str = Field(description="9-digit street (街道) code of the cell.")
+    duplicate_of: list[int] = Field(
+        description="Open cases of the same class reported nearby recently (疑似重复), "
+                    "nearest first; a hint for the dispatcher, the case is created anyway.")
+
+
+class CaseEventPublic(BaseModel):
+    """One line of the audit trail (处置记录)."""
+
+    action: Action = Field(description="The step (操作): report 上报, file 立案, reject "
+                                       "不予立案, dispatch 派遣, handle 处置, close 结案, "
+                                       "rework 返工.")
+    actor: str = Field(description="Who did it (操作人).")
+    role: Role = Field(description="The actor's role (角色).")
+    at: datetime = Field(description="When, UTC (时间).")
+    from_state: CaseState | None = Field(description="State before (原状态).")
+    to_state: CaseState = Field(description="State after (新状态).")
+    note: str = Field(description="Free text (备注).")
+    department: str | None = Field(description="Department in charge (主管部门) at the time.")
+
+
+class CasePublic(BaseModel):
+    """A case (案卷) with its deadline status and audit trail."""
+
+    id: int = Field(description="Case id (案卷编号).")
+    state: CaseState = Field(description="Where the case stands (状态): reported 上报, filed "
+                                         "立案, dispatched 派遣, handled 处置, closed 结案, "
+                                         "rejected 不予立案.")
+    event_class: str = Field(description="4-digit event class code (事件类别).")
+    event_class_name: str = Field(description="Chinese name of the event class.")
+    lon: float = Field(description="WGS84 longitude (经度).")
+    lat: float = Field(description="WGS84 latitude (纬度).")
+    description: str = Field(description="What was seen (问题描述).")
+    reporter: str = Field(description="Who reported (上报人).")
+    reported_at: datetime = Field(description="When it was reported, UTC (上报时间).")
+    cell_code: str | None = Field(description="Unit grid cell (单元网格).")
+    street_code: str | None = Field(description="Street (街道) code.")
+    component_code: str | None = Field(description="Component (部件) code, if any.")
+    photo_ref: str | None = Field(description="Photo reference (照片).")
+    department: str | None = Field(description="Department in charge (主管部门) code.")
+    department_name: str | None = Field(description="Department name.")
+    time_limit_hours: float = Field(description="Time limit of the class (处置时限), hours, "
+                                                "from report to closure.")
+    deadline: datetime = Field(description="When the limit runs out (截止时间).")
+    deadline_status: DeadlineStatus = Field(
+        description="Traffic light (时限状态): green under 80 % of the limit used, yellow "
+                    "80-100 %, red overdue; frozen at closure.")
+    closed_at: datetime | None = Field(description="When it was closed (结案时间).")
+    rework_count: int = Field(description="Failed checks so far (返工次数).")
+    allowed_actions: list[Action] = Field(description="Steps allowed from this state.")
+    events: list[CaseEventPublic] = Field(description="Audit trail, oldest first.")
+
+
+class CaseActionCreate(BaseModel):
+    """A step of the loop taken on a case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000,
+                      description="Reason or remark for the audit trail (备注).")
+    department: str | None = Field(
+        default=None, max_length=20,
+        description="dispatch only: department code (主管部门) to send the case to; default "
+                    "the event class's department. See GET /v1/departments.")
+
+
+class FollowUpCreate(BaseModel):
+    """A 12345 follow-up call (回访) on a case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    responded: bool = Field(strict=True, description="Was the request responded to (是否响应)?")
+    resolved: bool = Field(strict=True, description="Was it resolved (是否解决)?")
+    satisfaction: Satisfaction = Field(description="满意, 基本满意 or 不满意.")
+    note: str = Field(default="", max_length=2000, description="Remark (备注).")
+
+
+class FollowUpPublic(FollowUpCreate):
+    """A stored follow-up."""
+
+    id: int = Field(description="Follow-up id.")
+    case_id: int = Field(description="The case followed up.")
+    at: datetime = Field(description="When, UTC.")
+
+
+class CaseMetricsRow(BaseModel):
+    """Measures of one group (street, department or period)."""
+
+    key: str = Field(description="Street code, department code or period (e.g. 2026-03); "
+                                 "empty for cases with none yet.")
+    reported: int = Field(description="Cases reported (上报数).")
+    filed: int = Field(description="Cases filed (立案数).")
+    closed: int = Field(description="Cases closed (结案数).")
+    due: int = Field(description="Cases due (应结案数): filed and closed or past deadline.")
+    closed_on_time: int = Field(description="Closed within the limit (按期结案数).")
+    handled: int = Field(description="Cases handled at least once (处置数).")
+    reworked: int = Field(description="Cases reworked at least once (返工数).")
+    followed_up: int = Field(description="Cases with a follow-up (回访数).")
+    closure_rate: float | None = Field(description="结案率 = closed / filed.")
+    on_time_rate: float | None = Field(description="按期结案率 = closed on time / due.")
+    rework_rate: float | None = Field(description="返工率 = reworked / handled.")
+    response_rate: float | None = Field(description="响应率 = responded / followed up.")
+    resolution_rate: float | None = Field(description="解决率 = resolved / followed up.")
+    satisfaction_rate: float | None = Field(
+        description="满意率 = (满意 + 0.9 x 基本满意) / followed up (latest follow-up per "
+                    "case).")
+
+
+class CaseMetricsPublic(BaseModel):
+    """Case measures grouped one way; a rate is null when its denominator is 0."""
+
+    by: MetricsBy = Field(description="Grouping: street, department or period.")
+    now: datetime = Field(description="When the measures were taken (UTC).")
+    groups: list[CaseMetricsRow] = Field(description="One row per group.")
+
+
+class ChiefPublic(BaseModel):
+    """A street-and-alley chief (街巷长)."""
+
+    id: str = Field(description="Chief id.")
+    name: str = Field(description="Name (姓名).")
+    title: str = Field(description="Post (职务).")
+
+
+class CaseSummary(BaseModel):
+    """An open case as listed in a chief's view."""
+
+    id: int = Field(description="Case id.")
+    state: CaseState = Field(description="State.")
+    event_class: str = Field(description="Event class code.")
+    event_class_name: str = Field(description="Event class name.")
+    cell_code: str | None = Field(description="Unit grid cell.")
+    lon: float = Field(description="WGS84 longitude.")
+    lat: float = Field(description="WGS84 latitude.")
+    reported_at: datetime = Field(description="Reported at (UTC).")
+    deadline: datetime = Field(description="Deadline (UTC).")
+    deadline_status: DeadlineStatus = Field(description="green / yellow / red.")
+
+
+class ChiefView(BaseModel):
+    """What a chief answers for on a day: streets and alleys, cells, open cases."""
+
+    chief: ChiefPublic
+    on: date = Field(description="The day the assignments were read for.")
+    alleys: list[str] = Field(description="Streets and alleys (街巷) assigned that day.")
+    cells: list[str] = Field(description="Unit grid cells those streets and alleys cross.")
+    open_cases: list[CaseSummary] = Field(description="Open cases in those cells.")
+
+
+class AssignmentCreate(BaseModel):
+    """Hand a street or alley to a chief from a date on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alley: str = Field(min_length=1, max_length=100, description="Street or alley name (街巷).")
+    valid_from: IsoDate = Field(description="From this day on (生效日期), YYYY-MM-DD.")
+
+
+class TokenCreate(BaseModel):
+    """Ask for a new bearer token (admin only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role = Field(description="supervisor 监督员, dispatcher 指挥中心, department 主管部门, "
+                                   "chief 街巷长, admin.")
+    name: str = Field(min_length=1, max_length=100, description="Who holds it.")
+    subject: str | None = Field(default=None, max_length=100,
+                                description="Chief id (role chief) or department code "
+                                            "(role department); default the name.")
+
+
+class TokenPublic(BaseModel):
+    """A new token: shown once, stored only as its hash."""
+
+    token: str = Field(description="The bearer token; keep it, it cannot be shown again.")
+    role: Role
+    name: str
+    subject: str
+
+
+class EventClassPublic(BaseModel):
+    """An event class (事件类别) of the legacy table."""
+
+    code: str = Field(description="4-digit code: major 2 + minor 2.")
+    major_code: str = Field(description="2-digit major class (大类).")
+    major_name: str = Field(description="Major class name, e.g. 街面秩序.")
+    name: str = Field(description="Class name (小类), e.g. 非机动车乱停放.")
+    time_limit_hours: float = Field(description="Time limit (处置时限), hours; our reading.")
+    default_department: str = Field(description="Department dispatched to by default.")
+
+
+class DepartmentPublic(BaseModel):
+    """A department in charge (主管部门)."""
+
+    code: str = Field(description="Short code.")
+    name: str = Field(description="Chinese name.")

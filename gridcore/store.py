@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -225,39 +226,69 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        if str(self.path) != ":memory:":
+        self._memory = str(self.path) == ":memory:"
+        if not self._memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False,
-                                     isolation_level=None, timeout=30)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
+        # One connection per thread: the service answers requests from a thread pool, and
+        # two threads sharing one connection would nest BEGINs ("cannot start a
+        # transaction within a transaction") and read each other's uncommitted writes.
+        # WAL lets those connections read concurrently while one writes. An in-memory
+        # database exists only on its own connection, so it keeps one, behind a lock.
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._connections: list[sqlite3.Connection] = []
+        self._shared = self._connect() if self._memory else None
         with self.transaction() as c:
             for stmt in self.schema:
                 c.execute(stmt)
 
     # ------------------------------------------------------------------ plumbing
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), check_same_thread=False,
+                               isolation_level=None, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The calling thread's connection (opened on first use)."""
+        if self._shared is not None:
+            return self._shared
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run the block in one IMMEDIATE transaction: all of it lands, or none."""
         c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        else:
-            c.execute("COMMIT")
+        with self._lock if self._shared is not None else nullcontext():
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            else:
+                c.execute("COMMIT")
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         """Run a read query and return its rows."""
         return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     def get_meta(self, key: str) -> str | None:
         """Return a value from the meta table."""

@@ -261,3 +261,24 @@ def test_sample_roster_on_the_sample_city(store_copy):
     mine = cells_of_chief("c001", a, alley_cells=ac, on="2018-04-10")
     assert sorted(mine) == sorted(tangzi)
     assert np.all(cells.loc[mine, "area_m2"] > 0)
+
+
+def test_one_store_shared_by_many_threads(db):
+    # the service shares one store across its thread pool: writes must not interleave
+    from concurrent.futures import ThreadPoolExecutor
+
+    def report_and_file(i):
+        cid, _ = db.add_case(_report(at=T0 + i * H), idempotency_key=f"k{i % 20}",
+                             request_hash="same", principal="p")
+        try:
+            db.transition_case(cid, "file", actor="x", role="dispatcher", at=T0 + 100 * H)
+        except TransitionError:
+            pass  # a retried key returns a case another thread already filed
+        return cid
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(report_and_file, range(80)))
+    assert len(set(ids)) == 20  # 20 distinct keys: 20 cases, retries found theirs
+    assert db.query("SELECT COUNT(*) AS n FROM cases")[0]["n"] == 20
+    assert {c.state for c in db.list_cases()} == {CaseState.FILED}
+    assert db.query("SELECT COUNT(*) AS n FROM case_events")[0]["n"] == 40

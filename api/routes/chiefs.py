@@ -1,0 +1,160 @@
+"""Street-and-alley chiefs (街巷长): who they are, and their own grids.
+
+A chief reads only their own view (403 for another chief's); dispatchers, supervisors
+and admins read any chief's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import shapely.geometry
+from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import JSONResponse
+
+from api.deps import CityDep, PrincipalDep, StoreDep
+from api.routes.cases import NowDep
+from api.schemas import AssignmentCreate, CaseSummary, ChiefPublic, ChiefView, IsoDate
+from gridcore.auth import Principal, Role, require_role
+from gridcore.cases import OPEN_STATES, event_class
+from gridcore.chiefs import assignments_on, cells_of_chief
+from gridcore.errors import PermissionDeniedError
+
+router = APIRouter(prefix="/v1", tags=["chiefs 街巷长"])
+
+_READERS = (Role.CHIEF, Role.SUPERVISOR, Role.DISPATCHER, Role.ADMIN)
+ChiefId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                              description="Chief id.")]
+
+
+def _check_may_read(principal: Principal, chief_id: str) -> None:
+    require_role(principal, *_READERS)
+    if principal.role is Role.CHIEF and principal.subject != chief_id:
+        raise PermissionDeniedError(
+            f"a chief reads only their own grids; you are chief {principal.subject!r}, "
+            f"not {chief_id!r}")
+
+
+def chief_view(store, chief_id: str, *, on: dt.date, now: dt.datetime) -> ChiefView:
+    """Assemble a chief's view: alleys, cells and open cases on a day."""
+    chief = store.get_chief(chief_id)
+    roster = store.load_roster()
+    live = assignments_on(roster.assignments, on=on)
+    alleys = sorted(live.loc[live["chief_id"] == chief_id, "alley"])
+    cells = cells_of_chief(chief_id, roster.assignments, alley_cells=store.alley_cells(),
+                           on=on).tolist()
+    cases = store.list_cases(states=sorted(OPEN_STATES), cell_codes=cells)
+    summaries = [
+        CaseSummary(
+            id=c.id, state=c.state, event_class=c.event_class,
+            event_class_name=event_class(c.event_class).name, cell_code=c.cell_code,
+            lon=c.lon, lat=c.lat, reported_at=c.reported_at, deadline=c.deadline,
+            deadline_status=c.deadline_status(now),
+        )
+        for c in cases
+    ]
+    return ChiefView(chief=ChiefPublic(**chief), on=on, alleys=alleys, cells=cells,
+                     open_cases=summaries)
+
+
+@router.get("/chiefs", response_model=list[ChiefPublic], summary="List chiefs (街巷长)")
+def list_chiefs(store: StoreDep, principal: PrincipalDep) -> list[ChiefPublic]:
+    """Every chief; a chief sees only themself."""
+    require_role(principal, *_READERS)
+    chiefs = store.load_roster().chiefs
+    if principal.role is Role.CHIEF:
+        chiefs = chiefs[chiefs["id"] == principal.subject]
+    return [ChiefPublic(**r) for r in chiefs.to_dict(orient="records")]
+
+
+@router.get("/chiefs/me/view", response_model=ChiefView,
+            summary="My grids (我的网格), for a chief's token")
+def my_view(
+    store: StoreDep,
+    principal: PrincipalDep,
+    now: NowDep,
+    on: Annotated[IsoDate | None, Query(description="Day to read assignments for "
+                                                    "(YYYY-MM-DD); default today.")] = None,
+) -> ChiefView:
+    """Show the calling chief's streets and alleys, cells and open cases."""
+    require_role(principal, Role.CHIEF)
+    return chief_view(store, principal.subject, on=on or now.date(), now=now)
+
+
+@router.get("/chiefs/{chief_id}/view", response_model=ChiefView,
+            summary="A chief's grids (街巷长的网格)",
+            responses={403: {"description": "A chief asking for another chief's grids"}})
+def view(
+    chief_id: ChiefId,
+    store: StoreDep,
+    principal: PrincipalDep,
+    now: NowDep,
+    on: Annotated[IsoDate | None, Query(description="Day to read assignments for "
+                                                    "(YYYY-MM-DD); default today.")] = None,
+) -> ChiefView:
+    """Show a chief's streets and alleys, the cells they cross, and the open cases there."""
+    _check_may_read(principal, chief_id)
+    return chief_view(store, chief_id, on=on or now.date(), now=now)
+
+
+@router.get("/chiefs/{chief_id}/view.geojson",
+            summary="A chief's grids as GeoJSON (for the chief's map 街巷长地图)",
+            responses={200: {"content": {"application/geo+json": {}}}})
+def view_geojson(
+    chief_id: ChiefId,
+    store: StoreDep,
+    city: CityDep,
+    principal: PrincipalDep,
+    now: NowDep,
+    on: Annotated[IsoDate | None, Query(description="Day to read assignments for "
+                                                    "(YYYY-MM-DD); default today.")] = None,
+) -> JSONResponse:
+    """Return a chief's grids as a GeoJSON FeatureCollection (WGS84).
+
+    Features are the chief's cells (``kind`` = ``cell``) and the open cases in them
+    (``kind`` = ``case``, with ``deadline_status`` green/yellow/red).
+    """
+    _check_may_read(principal, chief_id)
+    v = chief_view(store, chief_id, on=on or now.date(), now=now)
+    cells = city.cells[city.cells["code"].isin(v.cells)]
+    features = [
+        {"type": "Feature", "geometry": shapely.geometry.mapping(geom),
+         "properties": {"kind": "cell", "code": code}}
+        for code, geom in zip(cells["code"], cells.geometry, strict=True)
+    ]
+    features += [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
+         "properties": {"kind": "case", "id": c.id, "state": c.state.value,
+                        "event_class": c.event_class, "event_class_name": c.event_class_name,
+                        "cell_code": c.cell_code, "deadline": c.deadline.isoformat(),
+                        "deadline_status": c.deadline_status.value}}
+        for c in v.open_cases
+    ]
+    return JSONResponse({"type": "FeatureCollection", "features": features,
+                         "chief": v.chief.model_dump(), "on": v.on.isoformat()},
+                        media_type="application/geo+json")
+
+
+@router.post("/chiefs/{chief_id}/assignments", status_code=status.HTTP_201_CREATED,
+             response_model=AssignmentCreate, summary="Assign a street or alley (分配街巷)")
+def add_assignment(
+    chief_id: ChiefId,
+    body: AssignmentCreate,
+    store: StoreDep,
+    principal: PrincipalDep,
+) -> AssignmentCreate:
+    """From ``valid_from`` on, the alley is this chief's (a handover is a new row)."""
+    require_role(principal, Role.ADMIN)
+    store.add_assignment(chief_id, body.alley, body.valid_from)
+    return body
+
+
+def seed_sample_roster(app) -> None:
+    """Store the sample chiefs at start-up when the store holds the sample city.
+
+    Only when no chiefs are stored yet; a store with its own grid gets no invented chiefs.
+    """
+    store = app.state.store
+    if "sample" in set(store.grid_versions()["source"]):
+        store.seed_sample_roster()

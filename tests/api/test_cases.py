@@ -1,0 +1,390 @@
+"""The case loop over HTTP (TestClient) against a real SQLite file holding the sample city."""
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.routes.cases import get_now
+from gridcore.crs import wgs84_to
+
+UTC = dt.UTC
+T0 = dt.datetime(2026, 3, 2, 8, tzinfo=UTC)
+H = dt.timedelta(hours=1)
+TANGZI = (116.3755, 39.91105)  # on the sample 堂子胡同 line, 西城
+NANLUO = (116.39715, 39.9370)  # on the sample 南锣鼓巷 line, 东城
+
+
+@pytest.fixture
+def clock():
+    return {"now": T0}
+
+
+def _include_case_routers(app):
+    """Add the case, chief and token routers unless api/main.py lists them already."""
+    from api.routes import cases as cases_routes
+    from api.routes import chiefs as chiefs_routes
+    from api.routes import tokens as tokens_routes
+
+    if not any(getattr(r, "path", None) == "/v1/cases" for r in app.routes):
+        for module in (cases_routes, chiefs_routes, tokens_routes):
+            app.include_router(module.router)
+    return app
+
+
+@contextlib.contextmanager
+def _client(store, clock):
+    """A client of the app on ``store`` (a copy of the sample city), tokens per role."""
+    from api.main import create_app
+    from api.settings import Settings
+
+    store.seed_sample_roster()
+    tokens = {
+        "supervisor": store.create_token(role="supervisor", name="王监督员"),
+        "dispatcher": store.create_token(role="dispatcher", name="指挥中心"),
+        "admin": store.create_token(role="admin", name="管理员"),
+        "JD": store.create_token(role="department", name="街道", subject="JD"),
+        "CGZF": store.create_token(role="department", name="城管", subject="CGZF"),
+        "c001": store.create_token(role="chief", name="张丽", subject="c001"),
+        "c003": store.create_token(role="chief", name="陈静", subject="c003"),
+    }
+    app = _include_case_routers(create_app(Settings(db=store.path, build_if_empty=False)))
+    app.dependency_overrides[get_now] = lambda: clock["now"]
+    with TestClient(app) as client:
+        client.tokens = tokens
+        yield client
+
+
+@pytest.fixture
+def api(store_copy, clock):
+    """A client on a private copy of the sample store, for tests that need it empty."""
+    with _client(store_copy, clock) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def shared_api(city_db, tmp_path_factory):
+    """One client for the tests that only read or are refused (faster)."""
+    from gridcore.store import SQLiteStore
+
+    dst = tmp_path_factory.mktemp("shared") / "shared.db"
+    src = sqlite3.connect(city_db)
+    with sqlite3.connect(dst) as out:
+        src.backup(out)
+    src.close()
+    store = SQLiteStore(dst)
+    with _client(store, {"now": T0}) as client:
+        yield client
+    store.close()
+
+
+def _h(api, who, **extra):
+    return {"Authorization": f"Bearer {api.tokens[who]}", **extra}
+
+
+def _report(api, lon=TANGZI[0], lat=TANGZI[1], crs="wgs84", code="0506", who="supervisor",
+            **headers):
+    body = {"lon": lon, "lat": lat, "crs": crs, "event_class": code,
+            "description": "外卖电动车堵塞胡同"}
+    return api.post("/v1/cases", json=body, headers=_h(api, who, **headers))
+
+
+def _problem(resp, status):
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    return resp.json()
+
+
+def test_no_token_401_bad_token_401(shared_api):
+    api = shared_api
+    body = {"lon": TANGZI[0], "lat": TANGZI[1], "crs": "wgs84", "event_class": "0506",
+            "description": "x"}
+    _problem(api.post("/v1/cases", json=body), 401)
+    _problem(api.get("/v1/cases/1"), 401)
+    _problem(api.get("/v1/cases/1", headers={"Authorization": "Bearer gc_nope"}), 401)
+    _problem(api.get("/v1/metrics/cases", headers={"Authorization": "Basic abc"}), 401)
+
+
+def test_report_and_read_back(api):
+    r = _report(api)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    assert r.headers["location"] == f"/v1/cases/{cid}"
+    got = api.get(f"/v1/cases/{cid}", headers=_h(api, "dispatcher")).json()
+    assert got["state"] == "reported" and got["event_class_name"] == "非机动车乱停放"
+    assert got["cell_code"] == r.json()["cell_code"] and len(got["cell_code"]) == 15
+    assert got["cell_code"].startswith("110102")  # 西城
+    assert got["time_limit_hours"] == 4.0 and got["deadline_status"] == "green"
+    assert got["allowed_actions"] == ["file", "reject"]
+    assert got["events"][0]["actor"] == "王监督员" and got["events"][0]["role"] == "supervisor"
+    assert got["lon"] == pytest.approx(TANGZI[0]) and got["lat"] == pytest.approx(TANGZI[1])
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+def test_report_in_gcj02_and_bd09_lands_in_the_same_cell(api, crs):
+    lon, lat = wgs84_to([TANGZI[0]], [TANGZI[1]], crs=crs)
+    assert abs(lon[0] - TANGZI[0]) > 0.004  # the shift is hundreds of metres
+    a = _report(api).json()
+    b = _report(api, lon=float(lon[0]), lat=float(lat[0]), crs=crs).json()
+    assert a["cell_code"] == b["cell_code"]
+    got = api.get(f"/v1/cases/{b['id']}", headers=_h(api, "admin")).json()
+    assert got["lon"] == pytest.approx(TANGZI[0], abs=1e-7)
+
+
+def test_whole_loop_with_rework_and_roles(api, clock):
+    cid = _report(api).json()["id"]
+
+    def step(action, who, hours=0.5, **body):
+        clock["now"] += hours * H
+        return api.post(f"/v1/cases/{cid}/{action}", json=body or None, headers=_h(api, who))
+
+    _problem(step("file", "supervisor"), 403)  # supervisors do not file
+    assert step("file", "dispatcher", note="属实").json()["state"] == "filed"
+    d = step("dispatch", "dispatcher").json()
+    assert d["department"] == "JD" and d["department_name"] == "属地街道办事处"
+    _problem(step("handle", "CGZF"), 403)  # another department's case
+    assert step("handle", "JD", note="已清理").json()["state"] == "handled"
+    r = step("rework", "supervisor", note="仍有车辆").json()
+    assert r["state"] == "dispatched" and r["department"] == "JD" and r["rework_count"] == 1
+    assert step("handle", "JD").json()["state"] == "handled"
+    c = step("close", "supervisor").json()
+    assert c["state"] == "closed" and c["allowed_actions"] == []
+    assert [e["action"] for e in c["events"]] == [
+        "report", "file", "dispatch", "handle", "rework", "handle", "close"]
+    assert [e["actor"] for e in c["events"]][-2:] == ["街道", "王监督员"]
+    # 0.5 h per successful step and per refused one: closed 4.0 h after the report
+    assert dt.datetime.fromisoformat(c["closed_at"]) == T0 + 4.0 * H
+    assert c["deadline_status"] == "yellow"  # 4.0 / 4 h: all of the limit used, not over
+    p = _problem(step("dispatch", "dispatcher"), 409)
+    assert "closed" in p["detail"] and "none" in p["detail"]
+
+
+def test_illegal_transition_is_409_naming_state_and_allowed(api):
+    cid = _report(api).json()["id"]
+    p = _problem(api.post(f"/v1/cases/{cid}/close", headers=_h(api, "admin")), 409)
+    assert "'reported'" in p["detail"] and "file, reject" in p["detail"]
+    assert api.post(f"/v1/cases/{cid}/report", headers=_h(api, "admin")).status_code == 404
+    assert api.post(f"/v1/cases/{cid}/approve", headers=_h(api, "admin")).status_code == 404
+    _problem(api.post("/v1/cases/999999/file", headers=_h(api, "admin")), 404)
+    r = api.post(f"/v1/cases/{cid}/file", headers=_h(api, "admin"))
+    _problem(api.post(f"/v1/cases/{r.json()['id']}/dispatch", json={"department": "NOPE"},
+                      headers=_h(api, "admin")), 422)
+
+
+def test_idempotency_key(api):
+    a = _report(api, **{"Idempotency-Key": "abc-1"})
+    b = _report(api, **{"Idempotency-Key": "abc-1"})
+    assert a.status_code == b.status_code == 201
+    assert a.json()["id"] == b.json()["id"] and b.headers["idempotent-replayed"] == "true"
+    listed = api.get("/v1/cases", headers=_h(api, "admin")).json()
+    assert [c["id"] for c in listed] == [a.json()["id"]]
+    p = _problem(_report(api, code="0505", **{"Idempotency-Key": "abc-1"}), 409)
+    assert "abc-1" in p["detail"]
+
+
+def test_duplicate_hint(api, clock):
+    first = _report(api).json()["id"]
+    clock["now"] += H
+    second = _report(api, lon=TANGZI[0] + 0.0002).json()  # ~17 m east, same class
+    assert second["duplicate_of"] == [first]
+    other = _report(api, code="0505").json()  # another class at the same spot
+    assert other["duplicate_of"] == []
+    clock["now"] += 30 * H
+    late = _report(api).json()  # more than a day later
+    assert late["duplicate_of"] == []
+    got = api.get(f"/v1/cases/{first}/duplicates", headers=_h(api, "dispatcher")).json()
+    assert got == [second["id"]]
+
+
+BAD_BODIES = [
+    ("malformed json", '{"lon": 116.3, "lat": '),
+    ("wrong types", {"lon": "east", "lat": 39.9, "crs": "wgs84", "event_class": "0506",
+                     "description": "x"}),
+    ("NaN", '{"lon": NaN, "lat": 39.9, "crs": "wgs84", "event_class": "0506",'
+            ' "description": "x"}'),
+    ("out of range", {"lon": 200, "lat": 39.9, "crs": "wgs84", "event_class": "0506",
+                      "description": "x"}),
+    ("swapped", {"lon": 39.911, "lat": 116.3756, "crs": "wgs84", "event_class": "0506",
+                 "description": "x"}),
+    ("unknown crs", {"lon": 116.3, "lat": 39.9, "crs": "utm", "event_class": "0506",
+                     "description": "x"}),
+    ("missing crs", {"lon": 116.3, "lat": 39.9, "event_class": "0506", "description": "x"}),
+    ("unknown class", {"lon": TANGZI[0], "lat": TANGZI[1], "crs": "wgs84",
+                       "event_class": "0599", "description": "x"}),
+    ("malformed class", {"lon": TANGZI[0], "lat": TANGZI[1], "crs": "wgs84",
+                         "event_class": "506", "description": "x"}),
+    ("empty description", {"lon": TANGZI[0], "lat": TANGZI[1], "crs": "wgs84",
+                           "event_class": "0506", "description": ""}),
+    ("extra field", {"lon": TANGZI[0], "lat": TANGZI[1], "crs": "wgs84",
+                     "event_class": "0506", "description": "x", "priority": 1}),
+    ("not an object", "[1, 2, 3]"),
+]
+
+
+@pytest.mark.parametrize(("name", "body"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+def test_bad_reports_are_4xx_problems(shared_api, name, body):
+    api = shared_api
+    before = len(api.get("/v1/cases?limit=500", headers=_h(api, "admin")).json())
+    data = body if isinstance(body, str) else json.dumps(body)
+    r = api.post("/v1/cases", content=data,
+                 headers=_h(api, "supervisor", **{"Content-Type": "application/json"}))
+    assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert len(api.get("/v1/cases?limit=500", headers=_h(api, "admin")).json()) == before
+
+
+def test_oversized_report_is_413(shared_api):
+    api = shared_api
+    body = {"lon": TANGZI[0], "lat": TANGZI[1], "crs": "wgs84", "event_class": "0506",
+            "description": "堵" * 2_000_000}
+    _problem(api.post("/v1/cases", json=body, headers=_h(api, "supervisor")), 413)
+
+
+def test_position_outside_the_city_is_404(shared_api):
+    api = shared_api
+    # 上海 人民广场: in China, valid, not in the sample city
+    p = _problem(_report(api, lon=121.4737, lat=31.2304), 404)
+    assert "outside" in p["detail"]
+
+
+def test_chief_sees_own_grids_only(api):
+    mine = _report(api).json()  # in 堂子胡同, chief c001 (2017-2023), c002 from 2024
+    theirs = _report(api, lon=NANLUO[0], lat=NANLUO[1], code="0101").json()  # c003's
+    v = api.get("/v1/chiefs/c003/view", headers=_h(api, "c003")).json()
+    assert v["chief"]["name"] == "陈静" and v["alleys"] == ["南锣鼓巷"]
+    assert theirs["cell_code"] in v["cells"]
+    assert [c["id"] for c in v["open_cases"]] == [theirs["id"]]
+    assert v["open_cases"][0]["deadline_status"] == "green"
+    assert api.get("/v1/chiefs/me/view", headers=_h(api, "c003")).json() == v
+    # c001 handed 堂子胡同 to c002 on 2024-01-01: today (2026) c001 has no grids
+    now_view = api.get("/v1/chiefs/c001/view", headers=_h(api, "c001")).json()
+    assert now_view["cells"] == [] and now_view["open_cases"] == []
+    old = api.get("/v1/chiefs/c001/view?on=2018-04-10", headers=_h(api, "c001")).json()
+    assert old["alleys"] == ["堂子胡同"] and mine["cell_code"] in old["cells"]
+    _problem(api.get("/v1/chiefs/c003/view", headers=_h(api, "c001")), 403)
+    _problem(api.get(f"/v1/cases/{theirs['id']}", headers=_h(api, "c001")), 403)
+    assert api.get(f"/v1/cases/{theirs['id']}", headers=_h(api, "c003")).status_code == 200
+    listed = api.get("/v1/cases", headers=_h(api, "c003")).json()
+    assert [c["id"] for c in listed] == [theirs["id"]]
+    admin = api.get("/v1/chiefs/c002/view", headers=_h(api, "admin")).json()
+    assert [c["id"] for c in admin["open_cases"]] == [mine["id"]]
+    _problem(api.get("/v1/chiefs/c999/view", headers=_h(api, "admin")), 404)
+    _problem(api.get("/v1/chiefs/c003/view", headers=_h(api, "JD")), 403)
+    chiefs = api.get("/v1/chiefs", headers=_h(api, "c003")).json()
+    assert [c["id"] for c in chiefs] == ["c003"]
+
+
+def test_assignment_by_admin_moves_the_view(api):
+    body = {"alley": "南锣鼓巷", "valid_from": "2026-01-01"}
+    _problem(api.post("/v1/chiefs/c001/assignments", json=body, headers=_h(api, "c001")), 403)
+    assert api.post("/v1/chiefs/c001/assignments", json=body,
+                    headers=_h(api, "admin")).status_code == 201
+    _problem(api.post("/v1/chiefs/c001/assignments", json=body, headers=_h(api, "admin")), 409)
+    v = api.get("/v1/chiefs/c001/view", headers=_h(api, "c001")).json()
+    assert v["alleys"] == ["南锣鼓巷"]
+    assert api.get("/v1/chiefs/c003/view", headers=_h(api, "c003")).json()["cells"] == []
+
+
+def test_metrics_on_known_data(api, clock):
+    def run(lon, lat, code, plan, followup=None):
+        cid = _report(api, lon=lon, lat=lat, code=code).json()["id"]
+        for action, hours, who in plan:
+            clock["now"] += hours * H
+            r = api.post(f"/v1/cases/{cid}/{action}", headers=_h(api, who))
+            assert r.status_code == 200, r.text
+        if followup:
+            r = api.post(f"/v1/cases/{cid}/followups", json=followup,
+                         headers=_h(api, "dispatcher"))
+            assert r.status_code == 201, r.text
+        return cid
+
+    quick = [("file", 0.5, "dispatcher"), ("dispatch", 0.5, "dispatcher"),
+             ("handle", 0.5, "JD"), ("close", 0.5, "supervisor")]
+    slow = [("file", 1, "dispatcher"), ("dispatch", 1, "dispatcher"), ("handle", 1, "JD"),
+            ("rework", 1, "supervisor"), ("handle", 1, "JD"), ("close", 1, "supervisor")]
+    # street of 堂子胡同: one 0506 closed in 2 h (on time), one closed in 6 h (late,
+    # reworked), one rejected; street of 南锣鼓巷: one 0101 filed (168 h, not due)
+    t_start = clock["now"]
+    run(*TANGZI, "0506", quick, {"responded": True, "resolved": True, "satisfaction": "满意"})
+    clock["now"] = t_start
+    run(*TANGZI, "0506", slow, {"responded": True, "resolved": False,
+                                "satisfaction": "基本满意"})
+    run(*TANGZI, "0506", [("reject", 1, "dispatcher")])
+    run(*NANLUO, "0101", [("file", 1, "dispatcher")],
+        {"responded": False, "resolved": False, "satisfaction": "不满意"})
+    _problem(api.post("/v1/cases/1/followups", json={"responded": True, "resolved": True,
+                                                     "satisfaction": "很好"},
+                      headers=_h(api, "dispatcher")), 422)
+    m = api.get("/v1/metrics/cases?by=street", headers=_h(api, "dispatcher")).json()
+    listed = api.get("/v1/cases?limit=500", headers=_h(api, "admin")).json()
+    street_of = {c["event_class"]: c["street_code"] for c in listed}  # 西城 / 东城
+    rows = {g["key"]: g for g in m["groups"]}
+    assert set(rows) == {street_of["0506"], street_of["0101"]}
+    t, n = rows[street_of["0506"]], rows[street_of["0101"]]
+    assert (t["reported"], t["filed"], t["closed"], t["due"], t["closed_on_time"]) == (
+        3, 2, 2, 2, 1)
+    assert t["closure_rate"] == 1.0 and t["on_time_rate"] == 0.5
+    assert (t["handled"], t["reworked"], t["rework_rate"]) == (2, 1, 0.5)
+    assert t["response_rate"] == 1.0 and t["resolution_rate"] == 0.5
+    assert t["satisfaction_rate"] == pytest.approx((1 + 0.9) / 2)
+    assert n["closure_rate"] == 0.0 and n["on_time_rate"] is None
+    assert n["rework_rate"] is None and n["satisfaction_rate"] == 0.0
+    d = api.get("/v1/metrics/cases?by=department", headers=_h(api, "admin")).json()
+    # the rejected case and the filed-only one were never dispatched: key ""
+    assert {g["key"]: (g["reported"], g["closed"]) for g in d["groups"]} == {
+        "": (2, 0), "JD": (2, 2)}
+    p = api.get("/v1/metrics/cases?by=period&freq=M", headers=_h(api, "admin")).json()
+    assert [(g["key"], g["reported"]) for g in p["groups"]] == [("2026-03", 4)]
+    _problem(api.get("/v1/metrics/cases", headers=_h(api, "c001")), 403)
+    _problem(api.get("/v1/metrics/cases?by=community", headers=_h(api, "admin")), 422)
+
+
+def test_reference_tables_and_token_route(shared_api):
+    api = shared_api
+    classes = api.get("/v1/event-classes", headers=_h(api, "supervisor")).json()
+    assert {"code": "0506", "name": "非机动车乱停放"}.items() <= next(
+        c for c in classes if c["code"] == "0506").items()
+    deps = api.get("/v1/departments", headers=_h(api, "supervisor")).json()
+    assert "JD" in {d["code"] for d in deps}
+    body = {"role": "chief", "name": "刘强", "subject": "c002"}
+    _problem(api.post("/v1/tokens", json=body, headers=_h(api, "dispatcher")), 403)
+    r = api.post("/v1/tokens", json=body, headers=_h(api, "admin"))
+    assert r.status_code == 201
+    tok = r.json()["token"]
+    v = api.get("/v1/chiefs/me/view", headers={"Authorization": f"Bearer {tok}"}).json()
+    assert v["chief"]["id"] == "c002" and v["alleys"] == ["堂子胡同"]
+    _problem(api.post("/v1/tokens", json={"role": "chief", "name": "x", "subject": "c999"},
+                      headers=_h(api, "admin")), 422)
+
+
+def test_chief_geojson(api, clock):
+    case = _report(api, lon=NANLUO[0], lat=NANLUO[1], code="0101").json()
+    clock["now"] += 200 * H  # past the 168 h limit of 0101
+    r = api.get("/v1/chiefs/c003/view.geojson", headers=_h(api, "c003"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
+    fc = r.json()
+    cells = [f for f in fc["features"] if f["properties"]["kind"] == "cell"]
+    cases = [f for f in fc["features"] if f["properties"]["kind"] == "case"]
+    view = api.get("/v1/chiefs/c003/view", headers=_h(api, "c003")).json()
+    assert sorted(f["properties"]["code"] for f in cells) == view["cells"]
+    assert all(f["geometry"]["type"] == "Polygon" for f in cells)
+    assert [f["properties"]["id"] for f in cases] == [case["id"]]
+    assert cases[0]["properties"]["deadline_status"] == "red"
+    _problem(api.get("/v1/chiefs/c003/view.geojson", headers=_h(api, "c001")), 403)
+
+
+def test_startup_hook_seeds_roster_only_on_the_sample_city(store_copy, tmp_path):
+    from types import SimpleNamespace
+
+    from api.routes.chiefs import seed_sample_roster
+    from gridcore.store import SQLiteStore
+
+    seed_sample_roster(SimpleNamespace(state=SimpleNamespace(store=store_copy)))
+    assert store_copy.get_chief("c001")["name"] == "张丽"
+    other = SQLiteStore(tmp_path / "own.db")  # no sample grid in it
+    seed_sample_roster(SimpleNamespace(state=SimpleNamespace(store=other)))
+    assert other.query("SELECT COUNT(*) AS n FROM chiefs")[0]["n"] == 0
+    other.close()
