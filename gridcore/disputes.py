@@ -398,6 +398,12 @@ def _check_coordinates(geoms: np.ndarray, crs: CRS) -> None:
         raise CoordinateError(f"{which}{exc}") from exc
 
 
+def _footprint_keys(footprints_wgs84: np.ndarray) -> list[str]:
+    # round to 1e-7° (about 1 cm) and normalise (ring start, orientation, part order)
+    g = shapely.normalize(shapely.transform(footprints_wgs84, lambda xy: np.round(xy, 7)))
+    return [hashlib.sha256(w).hexdigest() for w in shapely.to_wkb(g, output_dimension=2)]
+
+
 def footprint_key(footprint_wgs84: BaseGeometry) -> str:
     """Hash a footprint: SHA-256 of its normalised WKB at 1e-7° (about 1 cm).
 
@@ -421,8 +427,7 @@ def footprint_key(footprint_wgs84: BaseGeometry) -> str:
     ...     box(116.351, 39.871, 116.35, 39.87))
     True
     """
-    g = shapely.normalize(shapely.set_precision(footprint_wgs84, 1e-7))
-    return hashlib.sha256(shapely.to_wkb(g, hex=False, output_dimension=2)).hexdigest()
+    return _footprint_keys(np.array([footprint_wgs84], dtype=object))[0]
 
 
 def footprint_overlap(
@@ -688,20 +693,41 @@ class DisputeScreener:
                     ov_parts.append((i, j, m))
                     rest[i] = shapely.difference(rest[i], self._override_geoms[j])
 
-        # jurisdictions: STRtree candidates, then vectorised intersections
-        inc, div = self.tree.query(rest, predicate="intersects")
-        pieces = shapely.intersection(rest[inc], self.geoms[div])
-        m = measure(pieces, inc)
+        # fast path: a footprint within exactly one division is wholly that division's
+        # (bounding-box candidates, then the prepared divisions: faster than predicate="within")
+        c_inc, c_div = self.tree.query(rest)
+        held = shapely.contains_properly(self.geoms[c_div], rest[c_inc])
+        w_inc, w_div = c_inc[held], c_div[held]
+        single = np.bincount(w_inc, minlength=n) == 1
+        one = single[w_inc]
+        s_inc, s_div = w_inc[one], w_div[one]
+        # the rest: STRtree candidates, then vectorised intersections
+        slow = np.flatnonzero(~single & ~shapely.is_empty(rest))
+        inc, div = self.tree.query(rest[slow], predicate="intersects")
+        inc = slow[inc]
+        m = measure(shapely.intersection(rest[inc], self.geoms[div]), inc)
         # the divisions tile the city, so a positive measure below this is float dust
-        tiny = 1e-9 * total[inc]
-        keep = m > tiny
-        inc, div, m = inc[keep], div[keep], m[keep]
+        keep = m > 1e-9 * total[inc]
+        inc = np.concatenate([s_inc, inc[keep]])
+        div = np.concatenate([s_div, div[keep]])
+        m = np.concatenate([measure(rest[s_inc], s_inc), m[keep]])
 
-        # representative point for the territorial rule (属地兜底)
-        rep = np.where(pts, shapely.centroid(proj), shapely.point_on_surface(proj))
+        # representative point for the territorial rule (属地兜底), where it can matter
+        rep = np.where(
+            pts[slow], shapely.centroid(proj[slow]), shapely.point_on_surface(proj[slow])
+        )
         r_inc, r_div = self.tree.query(rep, predicate="intersects")
+        r_inc = slow[r_inc]
 
-        out = []
+        # outside share of lines, measured directly: a line on a border is counted twice
+        outside = np.zeros(n)
+        lines = slow[by_length[slow]]
+        lines = lines[~shapely.covers(self.city, foot[lines])]
+        if len(lines):
+            outside[lines] = (
+                shapely.length(shapely.difference(foot[lines], self.city)) / total[lines]
+            )
+
         order = np.argsort(inc, kind="stable")
         inc, div, m = inc[order], div[order], m[order]
         starts = np.searchsorted(inc, all_idx)
@@ -713,13 +739,16 @@ class DisputeScreener:
         for i, d in zip(r_inc.tolist(), r_div.tolist(), strict=True):
             rep_by_inc.setdefault(i, []).append(str(self.codes[d]))
         foot_wgs = _unproject(foot)
+        keys = _footprint_keys(foot_wgs)
+        kind_of = list(IncidentKind)
+        codes = self.codes.tolist()
+        div_l, m_l = div.tolist(), m.tolist()
+        out = []
         for i in range(n):
             acc_measure: dict[str, float] = {}
-            for d, mm in zip(
-                div[starts[i] : ends[i]].tolist(), m[starts[i] : ends[i]].tolist(), strict=True
-            ):
-                code = str(self.codes[d])
-                acc_measure[code] = acc_measure.get(code, 0.0) + mm
+            for k in range(starts[i], ends[i]):
+                code = codes[div_l[k]]
+                acc_measure[code] = acc_measure.get(code, 0.0) + m_l[k]
             applied = []
             for j, mm in ov_by_inc.get(i, []):
                 o = self.overrides[j]
@@ -731,26 +760,26 @@ class DisputeScreener:
                     f"incident {i} lies outside every {self.level.value} of the city; "
                     "check the coordinates and their crs"
                 )
-            shares = {c: v / inside for c, v in acc_measure.items()}
             parties = tuple(
-                Party(code=c, name=self._name_of[c], share=shares[c], measure=acc_measure[c])
-                for c in sorted(shares, key=lambda c: (-shares[c], c))
+                Party(code=c, name=self._name_of[c], share=v / inside, measure=v)
+                for c, v in sorted(acc_measure.items(), key=lambda cv: (-cv[1], cv[0]))
             )
             if by_length[i]:
-                # a line on a shared border is counted by both sides: measure outside directly
-                outside = float(shapely.length(shapely.difference(foot[i], self.city))) / total[i]
+                out_share = float(outside[i])
+                inside_measure = float(total[i]) * (1.0 - out_share)
             else:
-                outside = max(0.0, 1.0 - inside / total[i])
-            holders = [c for c in rep_by_inc.get(i, []) if c in shares]
+                out_share = max(0.0, 1.0 - inside / float(total[i]))
+                inside_measure = inside
+            holders = [c for c in rep_by_inc.get(i, []) if c in acc_measure]
             territorial = min(holders) if holders else parties[0].code
             out.append(
                 Screening(
                     level=self.level,
-                    kind=list(IncidentKind)[kinds[i]],
+                    kind=kind_of[kinds[i]],
                     parties=parties,
                     measure_unit="m" if by_length[i] else "m2",
-                    total_measure=float(inside if not by_length[i] else total[i] * (1 - outside)),
-                    outside_share=float(min(max(outside, 0.0), 1.0)),
+                    total_measure=inside_measure,
+                    outside_share=min(out_share, 1.0),
                     overrides=tuple(
                         AppliedOverride(
                             id=o.id,
@@ -767,7 +796,7 @@ class DisputeScreener:
                     footprint=foot_wgs[i],
                     accuracy_m=float(acc[i]),
                     territorial_code=territorial,
-                    key=footprint_key(foot_wgs[i]),
+                    key=keys[i],
                 )
             )
         return out
