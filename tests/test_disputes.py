@@ -599,3 +599,44 @@ def test_screening_to_dict_is_json_ready(straddling):
     d = json.loads(json.dumps(straddling.to_dict()))
     assert d["joint"] is True and {p["code"] for p in d["parties"]} == {XC, FT}
     assert sum(p["share"] for p in d["parties"]) == pytest.approx(1, abs=1e-9)
+
+
+def test_a_road_override_is_a_corridor(districts, border):
+    p0, p1, u, n = border
+    mid = (p0 + p1) / 2
+    road = to_deg(LineString([mid - 100 * u, mid + 100 * u]))  # the road runs on the line
+    ov = D.Override(
+        id="road",
+        geometry=road,
+        level="district",
+        assigned_code=FT,
+        valid_from=date(2018, 1, 1),
+        valid_to=date(2018, 12, 31),
+        buffer_m=10,
+    )
+    sc = D.DisputeScreener(districts, overrides=[ov])
+    pothole = to_deg(Point(mid + 3 * n))  # in 西城, on the road
+    s = sc.screen_one(pothole, crs="wgs84", accuracy_m=5, on=date(2018, 6, 1))
+    assert s.codes == (FT,) and s.overrides[0].id == "road"
+    after = sc.screen_one(pothole, crs="wgs84", accuracy_m=5, on=date(2019, 1, 1))
+    assert after.joint and after.codes[0] == XC and after.overrides == ()
+
+
+def test_geojson_feature_input(screener, border):
+    p0, p1, u, n = border
+    poly = rect((p0 + p1) / 2, u, n, along=10, into_xc=5, into_ft=5)
+    feature = {"type": "Feature", "properties": {}, "geometry": mapping(poly)}
+    s = screener.screen_one(feature, crs="wgs84")
+    assert s.joint and s.share_of(XC) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_part_outside_the_city_is_left_out_of_the_split(screener):
+    # 西城's northern edge borders 海淀, which is not in the sample city
+    xc = to_m(screener.geoms_wgs84[list(screener.codes).index(XC)])
+    top = max(shapely.get_coordinates(xc), key=lambda c: c[1])
+    probe = LineString([top - [0, 50], top + [0, 50]])  # ~half inside, half beyond the city
+    s = screener.screen_one(to_deg(probe), crs="wgs84")
+    inside = shapely.length(shapely.intersection(probe, xc))
+    assert s.codes == (XC,) and s.parties[0].share == 1.0
+    assert s.outside_share == pytest.approx(1 - inside / 100, abs=1e-6)
+    assert 0 < s.outside_share < 1
