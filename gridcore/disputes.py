@@ -64,7 +64,8 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from gridcore.crs import CRS, to_wgs84, validate_lonlat, wgs84_to_projected
+from gridcore.codes import CODE_LENGTH, Level
+from gridcore.crs import CRS, project_geometry, to_wgs84, validate_lonlat
 from gridcore.errors import (
     CoordinateError,
     CRSError,
@@ -115,15 +116,20 @@ class _Enum(StrEnum):
         raise ValueError(f"{value!r} is not a valid {cls.__name__}; use one of {valid}")
 
 
-class Level(_Enum):
-    """The jurisdiction level a case is screened at."""
-
-    DISTRICT = "district"  # 区: 跨区吹哨
-    STREET = "street"  # 街道/乡镇: 街乡吹哨
-    COMMUNITY = "community"  # 社区/村
+_SCREEN_LEVELS = (Level.DISTRICT, Level.STREET, Level.COMMUNITY)
 
 
-_CODE_LENGTH = {Level.DISTRICT: 6, Level.STREET: 9, Level.COMMUNITY: 12}
+def _as_level(level: Level | str) -> Level:
+    valid = ", ".join(repr(v.value) for v in _SCREEN_LEVELS)
+    try:
+        lvl = Level.parse(level)
+    except InvalidCodeError:
+        lvl = None
+    if lvl not in _SCREEN_LEVELS:
+        raise InvalidCodeError(
+            f"cases are screened between divisions: level must be one of {valid}"
+        )
+    return lvl
 
 
 class IncidentKind(_Enum):
@@ -133,6 +139,10 @@ class IncidentKind(_Enum):
     LINE = "line"  # share by length
     POLYGON = "polygon"  # share by area
 
+
+_SNAP_M = 1e-6  # lines within this of a division count as on it (borders agree to ~1e-8 m)
+_DUST_M2 = 1e-4  # areas (m²) and lengths (m) below these are float dust, not a share
+_DUST_M = 1e-4
 
 _TYPE_KIND = {
     0: IncidentKind.POINT,  # Point
@@ -328,17 +338,12 @@ class Screening:
 
 def _project(geoms: Any) -> Any:
     """WGS84 lon/lat geometries → EPSG:4548 metres."""
-    return shapely.transform(
-        geoms, lambda xy: np.column_stack(wgs84_to_projected(xy[:, 0], xy[:, 1]))
-    )
+    return project_geometry(geoms)
 
 
 def _unproject(geoms: Any) -> Any:
-    from gridcore.crs import projected_to_wgs84
-
-    return shapely.transform(
-        geoms, lambda xy: np.column_stack(projected_to_wgs84(xy[:, 0], xy[:, 1]))
-    )
+    """EPSG:4548 metres → WGS84 lon/lat geometries."""
+    return project_geometry(geoms, inverse=True)
 
 
 def _as_geometry(obj: Any, index: int | None = None) -> BaseGeometry:
@@ -365,11 +370,7 @@ def _as_geometry(obj: Any, index: int | None = None) -> BaseGeometry:
 def _as_crs(crs: Any) -> CRS:
     if isinstance(crs, CRS):
         return crs
-    try:
-        return CRS(str(crs).lower())
-    except (ValueError, CRSError):
-        valid = ", ".join(repr(c.value) for c in CRS)
-        raise CRSError(f"unknown CRS {crs!r}; the CRS must be explicit, one of {valid}") from None
+    return CRS.parse(crs)
 
 
 def _check_coordinates(geoms: np.ndarray, crs: CRS) -> None:
@@ -496,10 +497,10 @@ class DisputeScreener:
         overrides: Iterable[Override] = (),
         limits: ScreenLimits | None = None,
     ) -> None:
-        self.level = Level(level)
+        self.level = _as_level(level)
         self.limits = limits or ScreenLimits()
         frame = self._select_level(divisions)
-        n = _CODE_LENGTH[self.level]
+        n = CODE_LENGTH[self.level]
         frame = frame[frame["code"].astype(str).str.len() == n]
         if len(frame) == 0:
             raise InvalidCodeError(
@@ -512,9 +513,14 @@ class DisputeScreener:
         self.geoms = _project(self.geoms_wgs84)
         shapely.prepare(self.geoms)
         self.tree = shapely.STRtree(self.geoms)
-        self.city = shapely.union_all(self.geoms)
+        # Neighbouring divisions may share a border only to ~1e-8 m (each converted from
+        # GCJ-02 on its own). Lines are measured against divisions grown by _SNAP_M so a
+        # line lying on the border counts for both sides, not for whichever float won.
+        self._geoms_for_lines = shapely.buffer(self.geoms, _SNAP_M)
+        shapely.prepare(self._geoms_for_lines)
+        self.city = shapely.union_all(self._geoms_for_lines)
         shapely.prepare(self.city)
-        ovs = [o for o in overrides if Level(o.level) is self.level]
+        ovs = [o for o in overrides if Level.parse(o.level) is self.level]
         for o in ovs:
             if o.assigned_code not in self._name_of:
                 raise InvalidCodeError(
@@ -705,9 +711,11 @@ class DisputeScreener:
         slow = np.flatnonzero(~single & ~shapely.is_empty(rest))
         inc, div = self.tree.query(rest[slow], predicate="intersects")
         inc = slow[inc]
-        m = measure(shapely.intersection(rest[inc], self.geoms[div]), inc)
+        against = np.where(by_length[inc], self._geoms_for_lines[div], self.geoms[div])
+        m = measure(shapely.intersection(rest[inc], against), inc)
         # the divisions tile the city, so a positive measure below this is float dust
-        keep = m > 1e-9 * total[inc]
+        dust = np.where(by_length[inc], _DUST_M, _DUST_M2)
+        keep = m > np.maximum(1e-9 * total[inc], dust)
         inc = np.concatenate([s_inc, inc[keep]])
         div = np.concatenate([s_div, div[keep]])
         m = np.concatenate([measure(rest[s_inc], s_inc), m[keep]])
@@ -826,13 +834,15 @@ class DisputeScreener:
             dtype=bool,
         )
 
-    def shared_border(self, codes: Sequence[str]) -> BaseGeometry:
+    def shared_border(self, codes: Sequence[str], *, tolerance_m: float = 0.01) -> BaseGeometry:
         """Return the border the given divisions share, as WGS84 lines.
 
         Parameters
         ----------
         codes : sequence of str
             Two or more division codes of this level.
+        tolerance_m : float
+            How far apart two boundaries may run and still be one border (default 1 cm).
 
         Returns
         -------
@@ -847,13 +857,11 @@ class DisputeScreener:
         for a_pos, a in enumerate(idx):
             for b in idx[a_pos + 1 :]:
                 ga, gb = self.geoms[a], self.geoms[b]
-                common = shapely.intersection(shapely.boundary(ga), shapely.boundary(gb))
+                # a's boundary where it runs within tolerance of b: the shared border, even
+                # where the two were digitised (or converted) apart by float noise
+                near = shapely.intersection(shapely.boundary(ga), shapely.buffer(gb, tolerance_m))
                 # keep the linework; lone touching points are not a border
-                parts = [g for g in shapely.get_parts(common) if shapely.get_type_id(g) in (1, 5)]
-                if not parts:  # borders digitised separately: within 0.5 m of each other
-                    near = shapely.intersection(shapely.boundary(ga), shapely.buffer(gb, 0.5))
-                    parts = [g for g in shapely.get_parts(near) if shapely.get_type_id(g) in (1, 5)]
-                lines.extend(parts)
+                lines.extend(g for g in shapely.get_parts(near) if shapely.get_type_id(g) in (1, 5))
         if not lines:
             return shapely.MultiLineString()
         merged = shapely.line_merge(shapely.union_all(lines))

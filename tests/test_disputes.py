@@ -60,7 +60,9 @@ def border(districts):
     """
     xc = to_m(districts.set_index("code").geometry[XC])
     ft = to_m(districts.set_index("code").geometry[FT])
-    common = shapely.intersection(xc.boundary, ft.boundary)
+    # the two districts were converted from GCJ-02 apart: their shared vertices agree to
+    # ~1e-8 m, not bit for bit, so the border is 西城's boundary within 1 cm of 丰台
+    common = shapely.intersection(xc.boundary, ft.buffer(0.01))
     coords = [
         np.asarray(g.coords)
         for g in shapely.get_parts(shapely.line_merge(common))
@@ -312,8 +314,9 @@ def test_limits_are_configurable(districts, border):
 
 
 def test_unknown_level_lists_valid_values(districts):
-    with pytest.raises(ValueError, match="'district', 'street', 'community'"):
-        D.DisputeScreener(districts, level="province")
+    for bad in ("province", "cell"):
+        with pytest.raises(InvalidCodeError, match="'district', 'street', 'community'"):
+            D.DisputeScreener(districts, level=bad)
 
 
 def test_many_at_once_equals_one_by_one(screener, border):
@@ -354,7 +357,7 @@ def test_street_level_inside_one_district():
     assert abs(sum(p.share for p in corner.parties) - 1) < 1e-9
     assert corner.territorial_code == "110102019"  # lowest code holding the corner point
     border = sc.shared_border(["110102020", "110102019"])
-    assert border.length == pytest.approx(0.01, rel=1e-6)
+    assert border.length == pytest.approx(0.01, abs=1e-6)
 
 
 # --------------------------------------------------------------------------- the joint task
@@ -638,5 +641,5 @@ def test_part_outside_the_city_is_left_out_of_the_split(screener):
     s = screener.screen_one(to_deg(probe), crs="wgs84")
     inside = shapely.length(shapely.intersection(probe, xc))
     assert s.codes == (XC,) and s.parties[0].share == 1.0
-    assert s.outside_share == pytest.approx(1 - inside / 100, abs=1e-6)
+    assert s.outside_share == pytest.approx(1 - inside / 100, abs=1e-5)  # 1 mm in 100 m
     assert 0 < s.outside_share < 1
