@@ -86,6 +86,7 @@ __all__ = [
     "Screening",
     "DisputeScreener",
     "screen_incident",
+    "geojson_to_geometry",
     "shared_border",
     "footprint_key",
     "footprint_overlap",
@@ -373,6 +374,26 @@ def _as_crs(crs: Any) -> CRS:
     return CRS.parse(crs)
 
 
+def geojson_to_geometry(obj: Any) -> BaseGeometry:
+    """Return a shapely geometry from a GeoJSON geometry or Feature mapping.
+
+    Parameters
+    ----------
+    obj : mapping or shapely geometry
+        ``{"type": "Point", "coordinates": [lon, lat]}`` and the like, or a Feature.
+
+    Returns
+    -------
+    shapely geometry
+
+    Raises
+    ------
+    GeometryError
+        Not a readable GeoJSON geometry (the message shows a valid example).
+    """
+    return _as_geometry(obj)
+
+
 def _check_coordinates(geoms: np.ndarray, crs: CRS) -> None:
     """Raise CRSError/CoordinateError for coordinates that cannot be lon/lat in China."""
     coords, idx = shapely.get_coordinates(geoms, return_index=True)
@@ -521,6 +542,12 @@ class DisputeScreener:
         self.city = shapely.union_all(self._geoms_for_lines)
         shapely.prepare(self.city)
         ovs = [o for o in overrides if Level.parse(o.level) is self.level]
+        for o in ovs:
+            if shapely.is_empty(o.geometry) or not shapely.is_valid(o.geometry):
+                raise GeometryError(
+                    f"override {o.id!r} has an empty or invalid geometry; "
+                    "give the area (or road line) the agreement covers"
+                )
         for o in ovs:
             if o.assigned_code not in self._name_of:
                 raise InvalidCodeError(

@@ -53,6 +53,10 @@ def screener(districts):
 
 @pytest.fixture(scope="module")
 def border(districts):
+    return border_frame(districts)
+
+
+def border_frame(districts):
     """The longest straight segment of the shared border, in metres, and frame vectors.
 
     Returns (p0, p1, u, n) with u the unit vector along the segment and n the unit normal
