@@ -193,6 +193,25 @@ class DisputeCreate(DisputeScreenCreate):
     )
 
 
+class DisputeFromCaseCreate(BaseModel):
+    """Open the joint task of an existing case (案卷转跨区吹哨): its position, class, text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accuracy_m: float = Field(
+        0.0, ge=0, le=1e6, allow_inf_nan=False,
+        description="Position accuracy of the case's point, metres (定位精度).",
+    )
+    level: DisputeLevel = Field(DisputeLevel.DISTRICT, description="Jurisdiction level.")
+    receiving_code: str | None = Field(
+        None, pattern=r"^[0-9]{6}([0-9]{3}){0,2}$",
+        description="The receiving side (接诉方); default the party holding the case's street.",
+    )
+    description: str | None = Field(
+        None, max_length=2000, description="Default: the case's description."
+    )
+
+
 class DisputePartyPublic(BaseModel):
     """A party of a joint task."""
 

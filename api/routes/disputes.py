@@ -29,6 +29,7 @@ from api.schemas import (
     DisputeCloseCreate,
     DisputeCreate,
     DisputeDepartmentCreate,
+    DisputeFromCaseCreate,
     DisputeLevel,
     DisputeMeetingCreate,
     DisputeOpened,
@@ -237,6 +238,39 @@ def open_dispute(body: DisputeCreate, store: StoreDep, city: CityDep,
     task, opened = store.open_dispute(
         s, event_class=body.event_class, description=body.description,
         opened_by=principal.name, at=now, receiving_code=body.receiving_code,
+    )
+    if not opened:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/v1/disputes/{task.id}"
+    return DisputeOpened(opened=opened, parties=_shares(s), task=task_to_public(task, now))
+
+
+@router.post("/from-case/{case_id}", response_model=DisputeOpened,
+             status_code=status.HTTP_201_CREATED,
+             summary="Open the joint task of an existing case (案卷转跨区吹哨)",
+             responses={200: {"description": "The case joined its open joint task"},
+                        409: {"description": "Not a cross-boundary case"}})
+def open_from_case(case_id: Annotated[int, Path(ge=1, le=2**62)], body: DisputeFromCaseCreate,
+                   store: StoreDep, city: CityDep, principal: PrincipalDep, now: NowDep,
+                   response: Response) -> DisputeOpened:
+    """Screen a reported case's position; if it is joint, open (or join) its joint task."""
+    if _role(principal) not in _OPENERS - {"supervisor"}:
+        raise PermissionDeniedError(
+            "only a dispatcher, a chief or an admin turns a case into a joint task"
+        )
+    case = store.get_case(case_id)
+    screen_body = DisputeScreenCreate(
+        geometry={"type": "Point", "coordinates": [case.lon, case.lat]}, crs="wgs84",
+        accuracy_m=body.accuracy_m, level=body.level,
+    )
+    s = _screen(screen_body, city, store)
+    receiving = body.receiving_code
+    if receiving is None and case.street_code:
+        receiving = next((c for c in s.codes if _same_branch(c, case.street_code)), None)
+    task, opened = store.open_dispute(
+        s, event_class=case.event_class,
+        description=body.description or f"案卷 {case.id}: {case.description}",
+        opened_by=principal.name, at=now, receiving_code=receiving,
     )
     if not opened:
         response.status_code = status.HTTP_200_OK

@@ -414,3 +414,35 @@ def test_an_override_moves_the_case_and_is_audited(api, frame):
     assert before["joint"] is True and before["overrides"] == []
     listed = api.get("/v1/disputes/overrides", headers=_h(api, "TPQ")).json()
     assert [o["id"] for o in listed] == ["market-2018"]
+
+
+def test_open_from_an_existing_case(api, frame, city, store_copy, clock):
+    from gridcore.cases import report_case
+
+    p0, p1, u, n = frame
+    pt = to_deg(Point((p0 + p1) / 2 - 5 * n))  # 5 m inside 丰台
+    cells = city.cells
+    street = str(cells["street_code"].iloc[cells.sindex.query(pt, predicate="intersects")[0]])
+    assert street.startswith(FT)
+    case = report_case(
+        event_class="0501",
+        lon=pt.x,
+        lat=pt.y,
+        description="无照经营游商",
+        reporter="王监督员",
+        at=T0 - H,
+        street_code=street,
+    )
+    case_id, _ = store_copy.add_case(case)
+    url = f"/v1/disputes/from-case/{case_id}"
+    _problem(api.post(url, json={"accuracy_m": 2}, headers=_h(api, "dispatcher")), 409)
+    _problem(api.post(url, json={"accuracy_m": 20}, headers=_h(api, "supervisor")), 403)
+    _problem(api.post("/v1/disputes/from-case/999999", json={}, headers=_h(api, "admin")), 404)
+    r = api.post(url, json={"accuracy_m": 20}, headers=_h(api, "dispatcher"))
+    assert r.status_code == 201, r.text
+    task = r.json()["task"]
+    assert {p["code"] for p in task["parties"]} == {XC, FT} and task["event_class"] == "0501"
+    assert task["lead_code"] == FT and task["lead_rule"] == "receiving"  # the case's street
+    assert f"案卷 {case_id}" in task["description"]
+    again = api.post(url, json={"accuracy_m": 20}, headers=_h(api, "dispatcher"))
+    assert again.status_code == 200 and again.json()["task"]["id"] == task["id"]
