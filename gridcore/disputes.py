@@ -876,6 +876,9 @@ class DisputeScreener:
         shapely geometry
             (Multi)LineString in WGS84; empty when they share no border.
         """
+        codes = list(codes)
+        if len(set(codes)) != len(codes) or len(codes) < 2:
+            raise InvalidCodeError(f"give two or more different division codes, not {codes}")
         idx = []
         for c in codes:
             self.name_of(c)

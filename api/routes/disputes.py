@@ -159,6 +159,11 @@ def _acting_party(store: Any, principal: Any, task: JointTask, body: DisputeActA
     return mine[0]
 
 
+def _line_geojson(line: Any) -> dict[str, Any]:
+    """GeoJSON of a border; an empty one (no shared border) as an empty MultiLineString."""
+    return {"type": "MultiLineString", "coordinates": []} if line.is_empty else mapping(line)
+
+
 def _shares(s: Screening) -> list[DisputePartyShare]:
     return [DisputePartyShare(code=p.code, name=p.name, share=p.share) for p in s.parties]
 
@@ -352,7 +357,7 @@ def border_of(
     if level is None or any(len(c) != len(code_list[0]) for c in code_list):
         raise InvalidCodeError("give codes of one level: all 6, 9 or 12 digits")
     line = _screener(city, store, level).shared_border(code_list)
-    return {"type": "Feature", "geometry": mapping(line),
+    return {"type": "Feature", "geometry": _line_geojson(line),
             "properties": {"codes": code_list, "level": level}}
 
 
@@ -372,7 +377,7 @@ def task_border(task_id: _ID, store: StoreDep, city: CityDep, principal: Princip
     task = store.get_dispute(task_id)
     _check_can_read(store, principal, task, now)
     line = _screener(city, store, task.level.value).shared_border(list(task.party_codes))
-    return {"type": "Feature", "geometry": mapping(line),
+    return {"type": "Feature", "geometry": _line_geojson(line),
             "properties": {"task_id": task.id, "codes": list(task.party_codes)}}
 
 

@@ -373,6 +373,9 @@ def test_shared_border_as_geojson(api, frame):
     )
     _problem(api.get(f"/v1/disputes/border?codes={XC},{GW}", headers=_h(api, "GW")), 422)
     _problem(api.get(f"/v1/disputes/border?codes={XC}", headers=_h(api, "GW")), 422)
+    _problem(api.get(f"/v1/disputes/border?codes={XC},{XC}", headers=_h(api, "GW")), 422)
+    apart = api.get(f"/v1/disputes/border?codes={GW},{TPQ[:6]}001", headers=_h(api, "GW")).json()
+    assert apart["geometry"] == {"type": "MultiLineString", "coordinates": []}
     street = api.get(f"/v1/disputes/border?codes={GW},{TPQ}", headers=_h(api, "GW")).json()
     assert geod.geometry_length(shape(street["geometry"])) > 200  # they face each other
 
