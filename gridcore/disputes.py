@@ -1093,10 +1093,6 @@ class JointTask:
             f"its parties are {', '.join(self.party_codes)}"
         )
 
-    def is_party(self, code: str) -> bool:
-        """Return whether ``code`` is a party (or a division inside one, by code prefix)."""
-        return any(code.startswith(p) or p.startswith(code) for p in self.party_codes)
-
     @property
     def all_done(self) -> bool:
         """Whether every side has reported its part done."""

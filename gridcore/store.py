@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,8 +38,23 @@ from .cases import (
     departments,
 )
 from .chiefs import ChiefRoster, alleys_to_cells, load_sample_roster, validate_assignments
-from .codes import validate_cell_code
+from .codes import Level, validate_cell_code
 from .crs import GEOGRAPHIC_EPSG
+from .disputes import (
+    AppliedOverride,
+    Department,
+    JointTask,
+    LeadRule,
+    Meeting,
+    Override,
+    PartyRole,
+    Screening,
+    Step,
+    StepAction,
+    TaskParty,
+    TaskStatus,
+    open_or_join,
+)
 from .divisions import DIVISION_COLUMNS, Divisions
 from .errors import (
     AuthenticationError,
@@ -893,9 +909,10 @@ class SQLiteStore:
     # (its row and every child row) inside one transaction, so a failure leaves no
     # half-made task; opening checks for an open duplicate in the same transaction.
 
-    def open_dispute(self, screening, *, event_class: str, description: str, opened_by: str,
-                     at: datetime, receiving_code: str | None = None, window=None,
-                     min_overlap: float = 0.8):
+    def open_dispute(self, screening: Screening, *, event_class: str, description: str,
+                     opened_by: str, at: datetime, receiving_code: str | None = None,
+                     window: timedelta | None = None,
+                     min_overlap: float = 0.8) -> tuple[JointTask, bool]:
         """Open a joint task, or join the open one the same incident already has.
 
         Parameters
@@ -924,10 +941,6 @@ class SQLiteStore:
         InvalidCodeError
             ``receiving_code`` is not a party.
         """
-        from uuid import uuid4
-
-        from .disputes import open_or_join
-
         window = window if window is not None else _DISPUTE_WINDOW
         with self.transaction() as c:
             ids = [r["id"] for r in c.execute(
@@ -938,12 +951,12 @@ class SQLiteStore:
             task, opened = open_or_join(
                 screening, existing=existing, event_class=event_class,
                 description=description, opened_by=opened_by, at=at,
-                receiving_code=receiving_code, task_id=f"jt-{uuid4().hex[:16]}",
+                receiving_code=receiving_code, task_id=f"jt-{uuid.uuid4().hex[:16]}",
                 window=window, min_overlap=min_overlap)
             self._write_dispute(c, task)
         return task, opened
 
-    def get_dispute(self, task_id: str):
+    def get_dispute(self, task_id: str) -> JointTask:
         """Return a joint task by id.
 
         Raises
@@ -954,7 +967,8 @@ class SQLiteStore:
         with self.transaction() as c:
             return self._load_dispute(c, task_id)
 
-    def update_dispute(self, task_id: str, change):
+    def update_dispute(self, task_id: str,
+                       change: Callable[[JointTask], object]) -> JointTask:
         """Apply ``change(task)`` (a JointTask method call) and store the result atomically.
 
         If ``change`` raises (an illegal step, a non-party), nothing is written.
@@ -972,7 +986,7 @@ class SQLiteStore:
 
     def list_disputes(self, *, party_codes=None, status=None, level=None,
                       department: str | None = None, opened_by: str | None = None,
-                      limit: int = 100, offset: int = 0):
+                      limit: int = 100, offset: int = 0) -> list[JointTask]:
         """List joint tasks, newest first.
 
         Parameters
@@ -1021,7 +1035,7 @@ class SQLiteStore:
             ids = [r["id"] for r in c.execute(sql, params)]
             return [self._load_dispute(c, i) for i in ids]
 
-    def save_dispute_override(self, override) -> None:
+    def save_dispute_override(self, override: Override) -> None:
         """Store (or replace) a responsibility override (an agreement between sides)."""
         with self.transaction() as c:
             c.execute(
@@ -1034,10 +1048,8 @@ class SQLiteStore:
                  json.dumps(list(override.agreed_by), ensure_ascii=False),
                  float(override.buffer_m), shapely.to_wkb(override.geometry)))
 
-    def dispute_overrides(self):
+    def dispute_overrides(self) -> list[Override]:
         """Return every stored responsibility override (list of Override)."""
-        from .disputes import Override
-
         return [
             Override(id=r["id"], name=r["name"], level=r["level"],
                      assigned_code=r["assigned_code"],
@@ -1049,7 +1061,7 @@ class SQLiteStore:
         ]
 
     @staticmethod
-    def _write_dispute(c: sqlite3.Connection, task) -> None:
+    def _write_dispute(c: sqlite3.Connection, task: JointTask) -> None:
         iso = _iso_or_none
         c.execute("DELETE FROM dispute_tasks WHERE id = ?", (task.id,))  # children cascade
         c.execute(
@@ -1086,21 +1098,7 @@ class SQLiteStore:
              for i, s in enumerate(task.history)])
 
     @staticmethod
-    def _load_dispute(c: sqlite3.Connection, task_id: str):
-        from .codes import Level
-        from .disputes import (
-            AppliedOverride,
-            Department,
-            JointTask,
-            LeadRule,
-            Meeting,
-            PartyRole,
-            Step,
-            StepAction,
-            TaskParty,
-            TaskStatus,
-        )
-
+    def _load_dispute(c: sqlite3.Connection, task_id: str) -> JointTask:
         dt = _dt_or_none
         row = c.execute("SELECT * FROM dispute_tasks WHERE id = ?", (task_id,)).fetchone()
         if row is None:
@@ -1160,7 +1158,7 @@ def _dt_or_none(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _override_audit(o) -> dict:
+def _override_audit(o: AppliedOverride) -> dict:
     return {"id": o.id, "name": o.name, "assigned_code": o.assigned_code, "share": o.share,
             "agreed_by": list(o.agreed_by), "valid_from": o.valid_from.isoformat(),
             "valid_to": o.valid_to.isoformat() if o.valid_to else None}

@@ -55,6 +55,9 @@ from gridcore.errors import InvalidCodeError, PermissionDeniedError, TransitionE
 router = APIRouter(prefix="/v1/disputes", tags=["disputes 跨区吹哨"])
 
 _ALL = "all"
+# how long an open joint task catches the same incident reported again (idempotent opening)
+JOIN_WINDOW = dt.timedelta(days=3)
+JOIN_MIN_OVERLAP = 0.8
 _OPENERS = {"supervisor", "dispatcher", "chief", "admin"}
 _ID = Annotated[str, Path(pattern=r"^jt-[0-9a-f]{16}$", description="Joint task id.")]
 
@@ -243,6 +246,7 @@ def open_dispute(body: DisputeCreate, store: StoreDep, city: CityDep,
     task, opened = store.open_dispute(
         s, event_class=body.event_class, description=body.description,
         opened_by=principal.name, at=now, receiving_code=body.receiving_code,
+        window=JOIN_WINDOW, min_overlap=JOIN_MIN_OVERLAP,
     )
     if not opened:
         response.status_code = status.HTTP_200_OK
@@ -276,6 +280,7 @@ def open_from_case(case_id: Annotated[int, Path(ge=1, le=2**62)], body: DisputeF
         s, event_class=case.event_class,
         description=body.description or f"案卷 {case.id}: {case.description}",
         opened_by=principal.name, at=now, receiving_code=receiving,
+        window=JOIN_WINDOW, min_overlap=JOIN_MIN_OVERLAP,
     )
     if not opened:
         response.status_code = status.HTTP_200_OK
