@@ -79,6 +79,7 @@ from gridcore.errors import (
 __all__ = [
     "Level",
     "IncidentKind",
+    "OutsidePolicy",
     "ScreenLimits",
     "Override",
     "Party",
@@ -131,6 +132,13 @@ def _as_level(level: Level | str) -> Level:
             f"cases are screened between divisions: level must be one of {valid}"
         )
     return lvl
+
+
+class OutsidePolicy(_Enum):
+    """What screening does with an incident that touches no division of the city."""
+
+    RAISE = "raise"  # OutsideCityError
+    NONE = "none"  # None in its place
 
 
 class IncidentKind(_Enum):
@@ -664,7 +672,8 @@ class DisputeScreener:
         crs: CRS | str,
         accuracy_m: float | Sequence[float] = 0.0,
         on: date | None = None,
-    ) -> list[Screening]:
+        outside: OutsidePolicy | str = "raise",
+    ) -> list[Screening | None]:
         """Screen many incidents at once.
 
         Parameters
@@ -676,10 +685,13 @@ class DisputeScreener:
             Position accuracy of point incidents, metres (ignored for lines and polygons).
         on : date, optional
             The day whose overrides apply (default: today).
+        outside : {"raise", "none"}
+            For an incident that touches no division: raise OutsideCityError (default),
+            or give None in its place (screening a file of many incidents).
 
         Returns
         -------
-        list of Screening
+        list of Screening (or None)
             One per incident, in input order.
 
         Raises
@@ -693,6 +705,7 @@ class DisputeScreener:
         OutsideCityError
             An incident touches no division of the city.
         """
+        raise_outside = OutsidePolicy(outside) is OutsidePolicy.RAISE
         geoms, proj, acc, kinds = self._prepare(geometries, crs, accuracy_m)
         n = len(geoms)
         if n == 0:
@@ -790,6 +803,9 @@ class DisputeScreener:
                 acc_measure[o.assigned_code] = acc_measure.get(o.assigned_code, 0.0) + mm
                 applied.append((o, mm))
             inside = sum(acc_measure.values())
+            if inside <= 0 and not raise_outside:
+                out.append(None)
+                continue
             if inside <= 0:
                 raise OutsideCityError(
                     f"incident {i} lies outside every {self.level.value} of the city; "
@@ -845,7 +861,9 @@ class DisputeScreener:
         on: date | None = None,
     ) -> Screening:
         """Screen one incident (see :meth:`screen`)."""
-        return self.screen([geometry], crs=crs, accuracy_m=accuracy_m, on=on)[0]
+        result = self.screen([geometry], crs=crs, accuracy_m=accuracy_m, on=on)[0]
+        assert result is not None  # outside="raise"
+        return result
 
     def joint_mask(
         self,
@@ -856,10 +874,71 @@ class DisputeScreener:
         on: date | None = None,
     ) -> np.ndarray:
         """Return a boolean array: which incidents are joint (cross-boundary) cases."""
-        return np.array(
-            [s.joint for s in self.screen(geometries, crs=crs, accuracy_m=accuracy_m, on=on)],
-            dtype=bool,
+        found = self.screen(geometries, crs=crs, accuracy_m=accuracy_m, on=on)
+        return np.array([s is not None and s.joint for s in found], dtype=bool)
+
+    def screen_frame(
+        self,
+        incidents: Any,
+        *,
+        crs: CRS | str,
+        accuracy_column: str | None = None,
+        on: date | None = None,
+    ) -> Any:
+        """Screen a GeoDataFrame of incidents; return one row of answers per incident.
+
+        Parameters
+        ----------
+        incidents : GeoDataFrame
+            One incident per row. Its ``.crs`` must be EPSG:4326 or unset when ``crs`` is
+            ``"gcj02"``/``"bd09"`` (GDAL cannot label those).
+        crs : CRS or str
+            The CRS of the coordinates.
+        accuracy_column : str, optional
+            Column holding each point's accuracy in metres (default 0).
+        on : date, optional
+            The day whose overrides apply.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Same index, columns ``joint`` (bool), ``outside_city`` (bool), ``codes``
+            (";"-joined, largest share first), ``names``, ``shares`` (";"-joined),
+            ``overrides`` (";"-joined ids).
+        """
+        import pandas as pd
+
+        frame_crs = getattr(incidents, "crs", None)
+        if frame_crs is not None and frame_crs.to_epsg() != 4326:
+            raise CRSError(
+                f"incidents are in {frame_crs.to_string()}; give lon/lat (EPSG:4326, or "
+                "GCJ-02/BD-09 coordinates with crs='gcj02'/'bd09')"
+            )
+        acc = incidents[accuracy_column].to_numpy(float) if accuracy_column else 0.0
+        found = self.screen(
+            list(incidents.geometry.values), crs=crs, accuracy_m=acc, on=on, outside="none"
         )
+        rows = [
+            {
+                "joint": False,
+                "outside_city": True,
+                "codes": "",
+                "names": "",
+                "shares": "",
+                "overrides": "",
+            }
+            if s is None
+            else {
+                "joint": s.joint,
+                "outside_city": False,
+                "codes": ";".join(p.code for p in s.parties),
+                "names": ";".join(p.name for p in s.parties),
+                "shares": ";".join(f"{p.share:.6f}" for p in s.parties),
+                "overrides": ";".join(o.id for o in s.overrides),
+            }
+            for s in found
+        ]
+        return pd.DataFrame(rows, index=incidents.index)
 
     def shared_border(self, codes: Sequence[str], *, tolerance_m: float = 0.01) -> BaseGeometry:
         """Return the border the given divisions share, as WGS84 lines.

@@ -647,3 +647,25 @@ def test_part_outside_the_city_is_left_out_of_the_split(screener):
     assert s.codes == (XC,) and s.parties[0].share == 1.0
     assert s.outside_share == pytest.approx(1 - inside / 100, abs=1e-5)  # 1 mm in 100 m
     assert 0 < s.outside_share < 1
+
+
+def test_screen_a_frame_of_incidents(screener, border):
+    p0, p1, u, n = border
+    mid = (p0 + p1) / 2
+    frame = gpd.GeoDataFrame(
+        {"accuracy": [20.0, 2.0, 0.0, 5.0]},
+        geometry=[to_deg(Point(mid - 5 * n)), to_deg(Point(mid - 5 * n)),
+                  rect(mid, u, n, along=10, into_xc=6, into_ft=4), Point(117.2, 39.1)],
+        crs=4326,
+    )
+    out = screener.screen_frame(frame, crs="wgs84", accuracy_column="accuracy")
+    assert out["joint"].tolist() == [True, False, True, False]
+    assert out["outside_city"].tolist() == [False, False, False, True]
+    assert out.loc[2, "codes"] == f"{XC};{FT}" and out.loc[2, "shares"] == "0.600000;0.400000"
+    assert out.loc[1, "codes"] == FT
+    with pytest.raises(OutsideCityError):
+        screener.screen(list(frame.geometry), crs="wgs84", accuracy_m=5)
+    with pytest.raises(ValueError, match="'raise', 'none'"):
+        screener.screen(list(frame.geometry), crs="wgs84", outside="skip")
+    with pytest.raises(CRSError, match="EPSG:3857"):
+        screener.screen_frame(frame.to_crs(3857), crs="wgs84")
