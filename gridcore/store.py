@@ -14,9 +14,10 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -38,8 +39,23 @@ from .cases import (
     departments,
 )
 from .chiefs import ChiefRoster, alleys_to_cells, load_sample_roster, validate_assignments
-from .codes import validate_cell_code
+from .codes import Level, validate_cell_code
 from .crs import GEOGRAPHIC_EPSG
+from .disputes import (
+    AppliedOverride,
+    Department,
+    JointTask,
+    LeadRule,
+    Meeting,
+    Override,
+    PartyRole,
+    Screening,
+    Step,
+    StepAction,
+    TaskParty,
+    TaskStatus,
+    open_or_join,
+)
 from .divisions import DIVISION_COLUMNS, Divisions
 from .errors import (
     AuthenticationError,
@@ -200,6 +216,75 @@ _SCHEMA = [
         synthetic INTEGER NOT NULL,
         geom BLOB NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS components_cell ON components (cell_code)""",
+
+
+    # ---- disputes (gridcore/disputes.py): joint tasks of cross-boundary cases ----
+    """CREATE TABLE IF NOT EXISTS dispute_tasks (
+        id TEXT PRIMARY KEY,
+        level TEXT NOT NULL,
+        event_class TEXT NOT NULL,
+        description TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'in_progress', 'closed')),
+        lead_code TEXT NOT NULL,
+        lead_rule TEXT NOT NULL,
+        geom BLOB NOT NULL,
+        footprint BLOB NOT NULL,
+        footprint_key TEXT NOT NULL,
+        accuracy_m REAL NOT NULL,
+        opened_at TEXT NOT NULL,
+        opened_by TEXT NOT NULL,
+        deadline TEXT,
+        closed_at TEXT,
+        overrides TEXT NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS dispute_tasks_open
+        ON dispute_tasks (status, event_class, level, opened_at)""",
+    """CREATE TABLE IF NOT EXISTS dispute_parties (
+        task_id TEXT NOT NULL REFERENCES dispute_tasks(id) ON DELETE CASCADE,
+        code TEXT NOT NULL,
+        name TEXT NOT NULL,
+        share REAL NOT NULL,
+        role TEXT NOT NULL,
+        checked_in_at TEXT,
+        part TEXT NOT NULL,
+        done_at TEXT,
+        PRIMARY KEY (task_id, code))""",
+    """CREATE INDEX IF NOT EXISTS dispute_parties_code ON dispute_parties (code)""",
+    """CREATE TABLE IF NOT EXISTS dispute_departments (
+        task_id TEXT NOT NULL REFERENCES dispute_tasks(id) ON DELETE CASCADE,
+        code TEXT NOT NULL,
+        name TEXT NOT NULL,
+        called_by TEXT NOT NULL,
+        called_at TEXT NOT NULL,
+        reported_at TEXT,
+        PRIMARY KEY (task_id, code))""",
+    """CREATE TABLE IF NOT EXISTS dispute_meetings (
+        task_id TEXT NOT NULL REFERENCES dispute_tasks(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        place TEXT NOT NULL,
+        convened_by TEXT NOT NULL,
+        attendees TEXT NOT NULL,
+        notes TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq))""",
+    """CREATE TABLE IF NOT EXISTS dispute_steps (
+        task_id TEXT NOT NULL REFERENCES dispute_tasks(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        party_code TEXT,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq))""",
+    """CREATE TABLE IF NOT EXISTS dispute_overrides (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        level TEXT NOT NULL,
+        assigned_code TEXT NOT NULL,
+        valid_from TEXT NOT NULL,
+        valid_to TEXT,
+        agreed_by TEXT NOT NULL,
+        buffer_m REAL NOT NULL,
+        geom BLOB NOT NULL)""",
 ]
 
 
@@ -1056,3 +1141,263 @@ class SQLiteStore:
         from .components import write_components_file
 
         return write_components_file(self.load_components(district=district), path)
+
+
+    # ------------------------------------------------------------------ disputes
+    # Joint tasks of cross-boundary cases (gridcore/disputes.py). A task is written whole
+    # (its row and every child row) inside one transaction, so a failure leaves no
+    # half-made task; opening checks for an open duplicate in the same transaction.
+
+    def open_dispute(self, screening: Screening, *, event_class: str, description: str,
+                     opened_by: str, at: datetime, receiving_code: str | None = None,
+                     window: timedelta | None = None,
+                     min_overlap: float = 0.8) -> tuple[JointTask, bool]:
+        """Open a joint task, or join the open one the same incident already has.
+
+        Parameters
+        ----------
+        screening : gridcore.disputes.Screening
+            Must be joint.
+        event_class, description, opened_by : str
+        at : datetime
+        receiving_code : str, optional
+            The receiving side (接诉方).
+        window : timedelta, optional
+            How far back an open task with the same class and footprint is joined
+            (default 3 days).
+        min_overlap : float
+            Footprint overlap (intersection over union) that counts as the same incident.
+
+        Returns
+        -------
+        (JointTask, bool)
+            The task and whether it was newly opened.
+
+        Raises
+        ------
+        TransitionError
+            The incident is not joint.
+        InvalidCodeError
+            ``receiving_code`` is not a party.
+        """
+        window = window if window is not None else _DISPUTE_WINDOW
+        with self.transaction() as c:
+            ids = [r["id"] for r in c.execute(
+                "SELECT id FROM dispute_tasks WHERE status != 'closed' AND event_class = ? "
+                "AND level = ? AND opened_at >= ?",
+                (event_class, screening.level.value, (at - window).isoformat()))]
+            existing = [self._load_dispute(c, i) for i in ids]
+            task, opened = open_or_join(
+                screening, existing=existing, event_class=event_class,
+                description=description, opened_by=opened_by, at=at,
+                receiving_code=receiving_code, task_id=f"jt-{uuid.uuid4().hex[:16]}",
+                window=window, min_overlap=min_overlap)
+            self._write_dispute(c, task)
+        return task, opened
+
+    def get_dispute(self, task_id: str) -> JointTask:
+        """Return a joint task by id.
+
+        Raises
+        ------
+        NotFoundError
+            No joint task has this id.
+        """
+        with self.transaction() as c:
+            return self._load_dispute(c, task_id)
+
+    def update_dispute(self, task_id: str,
+                       change: Callable[[JointTask], object]) -> JointTask:
+        """Apply ``change(task)`` (a JointTask method call) and store the result atomically.
+
+        If ``change`` raises (an illegal step, a non-party), nothing is written.
+
+        Returns
+        -------
+        JointTask
+            The task after the change.
+        """
+        with self.transaction() as c:
+            task = self._load_dispute(c, task_id)
+            change(task)
+            self._write_dispute(c, task)
+        return task
+
+    def list_disputes(self, *, party_codes=None, status=None, level=None,
+                      department: str | None = None, opened_by: str | None = None,
+                      limit: int = 100, offset: int = 0) -> list[JointTask]:
+        """List joint tasks, newest first.
+
+        Parameters
+        ----------
+        party_codes : iterable of str, optional
+            Only tasks with a party on the same branch as one of these codes: the code
+            itself, a division inside it, or one containing it (a street sees the
+            district-level tasks of its district).
+        status : iterable of str, optional
+        level : str, optional
+        department : str, optional
+            Only tasks that called this department.
+        opened_by : str, optional
+        limit, offset : int
+        """
+        where, params = [], []
+        if party_codes is not None:
+            codes = list(party_codes)
+            if not codes:
+                return []
+            alts = " OR ".join(["(p.code LIKE ? || '%' OR ? LIKE p.code || '%')"] * len(codes))
+            where.append(f"EXISTS (SELECT 1 FROM dispute_parties p WHERE p.task_id = t.id "
+                         f"AND ({alts}))")
+            for code in codes:
+                params += [code, code]
+        if status:
+            st = [str(getattr(x, "value", x)) for x in status]
+            where.append(f"t.status IN ({', '.join('?' * len(st))})")
+            params += st
+        if level is not None:
+            where.append("t.level = ?")
+            params.append(str(getattr(level, "value", level)))
+        if department is not None:
+            where.append("EXISTS (SELECT 1 FROM dispute_departments d "
+                         "WHERE d.task_id = t.id AND d.code = ?)")
+            params.append(department)
+        if opened_by is not None:
+            where.append("t.opened_by = ?")
+            params.append(opened_by)
+        sql = "SELECT t.id FROM dispute_tasks t"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY t.opened_at DESC, t.id LIMIT ? OFFSET ?"
+        params += [int(limit), int(offset)]
+        with self.transaction() as c:
+            ids = [r["id"] for r in c.execute(sql, params)]
+            return [self._load_dispute(c, i) for i in ids]
+
+    def save_dispute_override(self, override: Override) -> None:
+        """Store (or replace) a responsibility override (an agreement between sides)."""
+        with self.transaction() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO dispute_overrides (id, name, level, assigned_code, "
+                "valid_from, valid_to, agreed_by, buffer_m, geom) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (override.id, override.name, str(getattr(override.level, "value", override.level)),
+                 override.assigned_code, override.valid_from.isoformat(),
+                 override.valid_to.isoformat() if override.valid_to else None,
+                 json.dumps(list(override.agreed_by), ensure_ascii=False),
+                 float(override.buffer_m), shapely.to_wkb(override.geometry)))
+
+    def dispute_overrides(self) -> list[Override]:
+        """Return every stored responsibility override (list of Override)."""
+        return [
+            Override(id=r["id"], name=r["name"], level=r["level"],
+                     assigned_code=r["assigned_code"],
+                     valid_from=date.fromisoformat(r["valid_from"]),
+                     valid_to=date.fromisoformat(r["valid_to"]) if r["valid_to"] else None,
+                     agreed_by=tuple(json.loads(r["agreed_by"])), buffer_m=r["buffer_m"],
+                     geometry=shapely.from_wkb(r["geom"]))
+            for r in self.query("SELECT * FROM dispute_overrides ORDER BY id")
+        ]
+
+    @staticmethod
+    def _write_dispute(c: sqlite3.Connection, task: JointTask) -> None:
+        iso = _iso_or_none
+        c.execute("DELETE FROM dispute_tasks WHERE id = ?", (task.id,))  # children cascade
+        c.execute(
+            "INSERT INTO dispute_tasks (id, level, event_class, description, status, lead_code, "
+            "lead_rule, geom, footprint, footprint_key, accuracy_m, opened_at, opened_by, "
+            "deadline, closed_at, overrides) VALUES (" + ", ".join("?" * 16) + ")",
+            (task.id, task.level.value, task.event_class, task.description, task.status.value,
+             task.lead_code, task.lead_rule.value, shapely.to_wkb(task.geometry),
+             shapely.to_wkb(task.footprint), task.footprint_key, float(task.accuracy_m),
+             task.opened_at.isoformat(), task.opened_by, iso(task.deadline),
+             iso(task.closed_at), json.dumps([_override_audit(o) for o in task.overrides],
+                                             ensure_ascii=False)))
+        c.executemany(
+            "INSERT INTO dispute_parties (task_id, code, name, share, role, checked_in_at, part, "
+            "done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(task.id, p.code, p.name, float(p.share), p.role.value, iso(p.checked_in_at),
+              p.part, iso(p.done_at)) for p in task.parties])
+        c.executemany(
+            "INSERT INTO dispute_departments (task_id, code, name, called_by, called_at, "
+            "reported_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(task.id, d.code, d.name, d.called_by, d.called_at.isoformat(), iso(d.reported_at))
+             for d in task.departments])
+        c.executemany(
+            "INSERT INTO dispute_meetings (task_id, seq, at, place, convened_by, attendees, "
+            "notes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(task.id, i, m.at.isoformat(), m.place, m.convened_by,
+              json.dumps(list(m.attendees), ensure_ascii=False), m.notes)
+             for i, m in enumerate(task.meetings)])
+        c.executemany(
+            "INSERT INTO dispute_steps (task_id, seq, at, actor, party_code, action, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(task.id, i, s.at.isoformat(), s.actor, s.party_code, s.action.value,
+              json.dumps(s.detail, ensure_ascii=False, default=str))
+             for i, s in enumerate(task.history)])
+
+    @staticmethod
+    def _load_dispute(c: sqlite3.Connection, task_id: str) -> JointTask:
+        dt = _dt_or_none
+        row = c.execute("SELECT * FROM dispute_tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no joint task has id {task_id!r}")
+        parties = [
+            TaskParty(code=r["code"], name=r["name"], share=r["share"],
+                      role=PartyRole(r["role"]), checked_in_at=dt(r["checked_in_at"]),
+                      part=r["part"], done_at=dt(r["done_at"]))
+            for r in c.execute("SELECT * FROM dispute_parties WHERE task_id = ? "
+                               "ORDER BY share DESC, code", (task_id,))
+        ]
+        departments = [
+            Department(code=r["code"], name=r["name"], called_by=r["called_by"],
+                       called_at=dt(r["called_at"]), reported_at=dt(r["reported_at"]))
+            for r in c.execute("SELECT * FROM dispute_departments WHERE task_id = ? "
+                               "ORDER BY called_at, code", (task_id,))
+        ]
+        meetings = [
+            Meeting(at=dt(r["at"]), place=r["place"], convened_by=r["convened_by"],
+                    attendees=tuple(json.loads(r["attendees"])), notes=r["notes"])
+            for r in c.execute("SELECT * FROM dispute_meetings WHERE task_id = ? ORDER BY seq",
+                               (task_id,))
+        ]
+        history = [
+            Step(at=dt(r["at"]), actor=r["actor"], party_code=r["party_code"],
+                 action=StepAction(r["action"]), detail=json.loads(r["detail"]))
+            for r in c.execute("SELECT * FROM dispute_steps WHERE task_id = ? ORDER BY seq",
+                               (task_id,))
+        ]
+        overrides = tuple(
+            AppliedOverride(id=o["id"], name=o["name"], assigned_code=o["assigned_code"],
+                            share=o["share"], agreed_by=tuple(o["agreed_by"]),
+                            valid_from=date.fromisoformat(o["valid_from"]),
+                            valid_to=date.fromisoformat(o["valid_to"]) if o["valid_to"] else None)
+            for o in json.loads(row["overrides"])
+        )
+        return JointTask(
+            id=row["id"], level=Level(row["level"]), event_class=row["event_class"],
+            description=row["description"], parties=parties, lead_code=row["lead_code"],
+            lead_rule=LeadRule(row["lead_rule"]), geometry=shapely.from_wkb(row["geom"]),
+            footprint=shapely.from_wkb(row["footprint"]), footprint_key=row["footprint_key"],
+            accuracy_m=row["accuracy_m"], opened_at=dt(row["opened_at"]),
+            opened_by=row["opened_by"], status=TaskStatus(row["status"]),
+            deadline=dt(row["deadline"]), departments=departments, meetings=meetings,
+            overrides=overrides, history=history, closed_at=dt(row["closed_at"]))
+
+
+# ---- disputes helpers ----
+_DISPUTE_WINDOW = timedelta(days=3)
+
+
+def _iso_or_none(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def _dt_or_none(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _override_audit(o: AppliedOverride) -> dict:
+    return {"id": o.id, "name": o.name, "assigned_code": o.assigned_code, "share": o.share,
+            "agreed_by": list(o.agreed_by), "valid_from": o.valid_from.isoformat(),
+            "valid_to": o.valid_to.isoformat() if o.valid_to else None}
