@@ -112,32 +112,21 @@ def _enum(enum_cls: type[StrEnum], value: Any, name: str) -> Any:
 
 
 def _check_lonlat(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
+    from gridcore.crs import validate_lonlat
+
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     if lon.shape != lat.shape or lon.ndim != 1:
         raise CoordinateError(
             f"lon and lat must be 1-D arrays of one length; got shapes {lon.shape} and {lat.shape}"
         )
-    bad = ~(np.isfinite(lon) & np.isfinite(lat))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise CoordinateError(
-            f"{int(bad.sum())} positions have NaN or infinite coordinates (first at row {i}); "
-            "drop or fix them before binning"
-        )
-    outside = (lon < 73) | (lon > 136) | (lat < 3) | (lat > 54)
-    if outside.any():
-        i = int(np.flatnonzero(outside)[0])
-        swapped = (73 <= lat[i] <= 136) and (3 <= lon[i] <= 54)
-        hint = " (lon and lat look swapped)" if swapped else ""
-        raise CoordinateError(
-            f"{int(outside.sum())} positions lie outside China, first at row {i}: "
-            f"lon={lon[i]}, lat={lat[i]}{hint}; expected WGS84 lon 73..136, lat 3..54"
-        )
+    validate_lonlat(lon, lat)
     return lon, lat
 
 
-def _check_events(events: pd.DataFrame, *, count: str | None = "count") -> pd.DataFrame:
+def _check_events(
+    events: pd.DataFrame, *, count: str | None = "count", crs: str = "wgs84"
+) -> pd.DataFrame:
     if not isinstance(events, pd.DataFrame):
         raise DataFileError(
             f"events must be a pandas DataFrame with columns lon, lat, time; got "
@@ -151,7 +140,11 @@ def _check_events(events: pd.DataFrame, *, count: str | None = "count") -> pd.Da
         )
     if len(events) == 0:
         raise DataFileError("events is empty; at least one event is needed to bin")
-    _check_lonlat(events["lon"].to_numpy(), events["lat"].to_numpy())
+    lon, lat = _check_lonlat(events["lon"].to_numpy(), events["lat"].to_numpy())
+    if crs != "wgs84":
+        from gridcore.crs import to_wgs84
+
+        lon, lat = to_wgs84(lon, lat, crs=crs)
     try:
         times = pd.to_datetime(events["time"])
     except (ValueError, TypeError) as exc:
@@ -163,13 +156,7 @@ def _check_events(events: pd.DataFrame, *, count: str | None = "count") -> pd.Da
     if getattr(times.dt, "tz", None) is not None:
         # Local wall-clock hours (meal peaks) are what matter: keep Beijing time, naive.
         times = times.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
-    out = pd.DataFrame(
-        {
-            "lon": events["lon"].to_numpy(float),
-            "lat": events["lat"].to_numpy(float),
-            "time": times.to_numpy(),
-        }
-    )
+    out = pd.DataFrame({"lon": lon, "lat": lat, "time": times.to_numpy()})
     if count is not None and count in events.columns:
         w = events[count].to_numpy(dtype=float)
         if not np.isfinite(w).all() or (w < 0).any():
@@ -299,6 +286,7 @@ def aggregate_events(
     *,
     time_bin: TimeBin | str = TimeBin.HOUR,
     locator: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    crs: str = "wgs84",
 ) -> pd.DataFrame:
     """Count events by unit grid cell and time bin.
 
@@ -312,6 +300,8 @@ def aggregate_events(
     time_bin : {"hour", "hour_of_week", "day"}
     locator : callable, optional
         ``locator(lon, lat) -> cell positions``.
+    crs : {"wgs84", "gcj02", "bd09"}
+        CRS of the event positions (converted to WGS84 first).
 
     Returns
     -------
@@ -331,7 +321,7 @@ def aggregate_events(
     --------
     >>> aggregate_events(events, cells, time_bin="hour").head()  # doctest: +SKIP
     """
-    ev = _check_events(events)
+    ev = _check_events(events, crs=crs)
     pos = events_to_cell_positions(ev["lon"], ev["lat"], cells, locator=locator)
     bins = times_to_bins(ev["time"], time_bin)
     inside = pos >= 0
@@ -650,6 +640,7 @@ def scan_hotspots(
     min_history_weeks: int = 2,
     weights: Any = None,
     locator: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    crs: str = "wgs84",
 ) -> HotspotScan:
     """Hourly Gi* for every cell from ``start`` to ``end`` with BH-FDR over all cell-hours.
 
@@ -673,6 +664,8 @@ def scan_hotspots(
     weights : libpysal W or sparse matrix, optional
         Default :func:`cell_weights` (queen).
     locator : callable, optional
+    crs : {"wgs84", "gcj02", "bd09"}
+        CRS of the event positions.
 
     Returns
     -------
@@ -693,7 +686,7 @@ def scan_hotspots(
         raise ValueError(f"fdr must be in (0, 1), e.g. 0.05; got {fdr!r}")
     if baseline_weeks < 1 or not 1 <= min_history_weeks <= baseline_weeks:
         raise ValueError("need baseline_weeks >= 1 and 1 <= min_history_weeks <= baseline_weeks")
-    ev = _check_events(events)
+    ev = _check_events(events, crs=crs)
     _check_cells(cells)
     if how is PValue.POISSON and (np.abs(ev["count"] - np.rint(ev["count"])) > 1e-9).any():
         raise ValueError('pvalue="poisson" needs integer counts; use pvalue="normal"')
@@ -790,9 +783,9 @@ class Alert:
     the same hour or one cell alerts in consecutive hours. ``cell_code`` is the peak cell
     (largest z), ``cell_codes`` all cells of the hotspot (peak first); ``start``/``end``
     bound its window ``[start, end)``; the figures are those of the peak cell-hour.
-    ``count`` is the events in the cell and its neighbours, ``baseline`` the median of that sum at the same hour of week
-    over the previous weeks; ``recurrence`` how many of those weeks alerted on this cell
-    at this hour of week (0: new).
+    ``count`` is the events in the cell and its neighbours, ``baseline`` the median of
+    that sum at the same hour of week over the previous weeks; ``recurrence`` how many
+    of those weeks alerted on this cell at this hour of week (0: new).
     """
 
     cell_code: str

@@ -163,6 +163,23 @@ def test_aggregate_counts_by_cell_and_bin(cells):
     assert sorted(day["bin"].unique()) == list(pd.to_datetime(["2018-04-02", "2018-04-03"]))
 
 
+def test_gcj02_events_are_shifted_to_their_wgs84_cells(cells):
+    from gridcore.crs import wgs84_to_gcj02
+
+    rng = np.random.default_rng(4)
+    lon = rng.uniform(116.372, 116.379, 300)
+    lat = rng.uniform(39.908, 39.914, 300)
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    t = ["2018-04-01 12:00"] * 300
+    wgs = aggregate_events(_events(lon, lat, t), cells)
+    gcj = aggregate_events(_events(glon, glat, t), cells, crs="gcj02")
+    pd.testing.assert_frame_equal(wgs, gcj)
+    # read as WGS84 by mistake, the same points land ~500 m away
+    right = events_to_cell_positions(lon, lat, cells)
+    wrong = events_to_cell_positions(glon, glat, cells)
+    assert (right != wrong).all()
+
+
 def test_points_outside_the_grid_are_counted_apart(cells):
     ev = _events([116.3756, 116.50], [39.911, 39.95], ["2018-04-01 12:00"] * 2)
     agg = aggregate_events(ev, cells)
