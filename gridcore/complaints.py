@@ -97,7 +97,7 @@ def search_cases(
 
     Examples
     --------
-    >>> leaks = search_cases(cases, keywords=["漏雨", "漏水"], status="unresolved")  # doctest: +SKIP
+    >>> leaks = search_cases(cases, keywords=["漏雨"], status="unresolved")  # doctest: +SKIP
     """
     _check_cases(cases)
     keep = np.ones(len(cases), dtype=bool)
