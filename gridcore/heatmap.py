@@ -81,6 +81,7 @@ __all__ = [
 ]
 
 HOURS_PER_WEEK = 168
+_SCREEN_P = 0.05  # cell-hours with a larger p are not listed in a scan's table
 _WEEKDAYS_ZH = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]
 _WEEKDAYS_EN = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -600,7 +601,8 @@ def benjamini_hochberg(p: Any, *, m: int | None = None) -> np.ndarray:
 class HotspotScan:
     """Gi* over every cell and hour of a period, with FDR-controlled hot cell-hours.
 
-    ``table`` has one row per cell-hour whose neighbourhood had any event, with columns
+    ``table`` has one row per tested cell-hour with p <= max(fdr, 0.05) (the others
+    cannot be significant; ``m`` counts every tested cell-hour for the FDR), columns
     ``cell``, ``code``, ``time``, ``hour_of_week``, ``count`` (the cell), ``nsum`` (cell +
     neighbours), ``baseline`` (median ``nsum`` at that hour of week in the previous
     weeks, NaN without enough history), ``z``, ``p``, ``q``, ``hot`` (q <= fdr),
@@ -626,6 +628,14 @@ def _hourly_matrix(
     return sparse.csr_matrix(
         (ev["count"].to_numpy()[keep], (row[keep], pos[keep])), shape=(len(hours), n)
     )
+
+
+def _lookup(sorted_keys: np.ndarray, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """values at keys in a sparse (sorted key -> value) table, 0 where absent."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys))
+    i = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return np.where(sorted_keys[i] == keys, values[i], 0.0)
 
 
 def scan_hotspots(
@@ -705,38 +715,46 @@ def scan_hotspots(
     if a.shape != (n, n):
         raise ValueError(f"weights are {a.shape[0]} x {a.shape[1]} but there are {n} cells")
     wi = np.asarray(a.sum(axis=1)).ravel()
-    s = (x @ a).tocoo()  # neighbourhood sums, non-zero only where something happened
+    s_csr = (x @ a).tocsr()  # neighbourhood sums, non-zero only where something happened
+    s_csr.sort_indices()
+    s = s_csr.tocoo()  # row-major order: (row, col) keys ascending
     mean, sd = _moments(np.asarray(x.sum(1)).ravel(), np.asarray(x.multiply(x).sum(1)).ravel(), n)
     r, c, sv = s.row, s.col, s.data
     z = _z(sv, mean[r], sd[r], wi[c], n)
     p = _p(sv, z, mean[r] * wi[c], how)
 
     first_tested = int(hours.get_indexer([start])[0]) if start in hours else 0
-    tested = r >= first_tested
     m = (len(hours) - first_tested) * n
-    q = np.ones_like(p)
-    q[tested] = benjamini_hochberg(p[tested], m=m)
-    hot = tested & (q <= fdr)
+    # BH over all m cell-hours of the tested period. Only cell-hours with p <= screen
+    # (>= fdr) are ranked: every other one has p > screen, so it can neither be rejected
+    # nor lower the q-value of one that is (each of its BH terms p*m/j exceeds screen).
+    # Unranked cell-hours (and cell-hours with no event nearby, p = 1) are not listed.
+    screen = max(fdr, _SCREEN_P)
+    keep = (r >= first_tested) & (p <= screen)
+    rs, cs, svs, zs, ps = r[keep], c[keep], sv[keep], z[keep], p[keep]
+    q = benjamini_hochberg(ps, m=m)
+    hot = q <= fdr
 
     # Baselines and recurrence: look back k weeks at the same cell.
-    s_csr = s.tocsr()
-    hot_csr = sparse.csr_matrix((hot.astype(float), (r, c)), shape=s.shape)
-    back = np.full((baseline_weeks, len(r)), np.nan)
-    back_hot = np.zeros(len(r), dtype=np.int64)
+    all_keys = r.astype(np.int64) * n + c  # ascending (row-major)
+    hot_keys = (rs.astype(np.int64) * n + cs)[hot]  # ascending too
+    back = np.full((baseline_weeks, len(rs)), np.nan)
+    back_hot = np.zeros(len(rs), dtype=np.int64)
     for k in range(1, baseline_weeks + 1):
-        rr = r - k * HOURS_PER_WEEK
+        rr = rs - k * HOURS_PER_WEEK
         ok = rr >= 0
         if ok.any():
-            back[k - 1, ok] = np.asarray(s_csr[rr[ok], c[ok]]).ravel()
-            back_hot[ok] += np.asarray(hot_csr[rr[ok], c[ok]]).ravel().astype(np.int64)
+            keys = rr[ok].astype(np.int64) * n + cs[ok]
+            back[k - 1, ok] = _lookup(all_keys, sv, keys)
+            back_hot[ok] += _lookup(hot_keys, np.ones(len(hot_keys)), keys).astype(np.int64)
     n_hist = np.isfinite(back).sum(0)
-    with np.errstate(all="ignore"):
-        import warnings
+    import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            baseline = np.nanmedian(back, axis=0)
+    with warnings.catch_warnings():  # all-NaN columns: no history yet
+        warnings.simplefilter("ignore", RuntimeWarning)
+        baseline = np.nanmedian(back, axis=0) if len(rs) else np.empty(0)
     baseline = np.where(n_hist >= min_history_weeks, baseline, np.nan)
+    r, c, sv, z, p = rs, cs, svs, zs, ps
 
     times = hours[r]
     codes = cells["code"].to_numpy()
@@ -758,7 +776,7 @@ def scan_hotspots(
             "hot": hot,
             "hot_weeks": back_hot,
         }
-    )[tested]
+    )
     table = table.sort_values(["time", "cell"], kind="stable").reset_index(drop=True)
     return HotspotScan(
         table=table,

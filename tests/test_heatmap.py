@@ -307,3 +307,53 @@ def test_before_after_errors(ebikes, cells):
         compare_before_after(
             ebikes, cells, cell_codes=[cells["code"][0]], measure_date="2018-04-10", hours=[25]
         )
+
+
+# ----------------------------------------------------------------- on the sample city
+
+
+@pytest.fixture(scope="module")
+def city_weights(city):
+    return cell_weights(city.cells)
+
+
+@pytest.fixture(scope="module")
+def city_ebikes(city):
+    return synthetic_ebike_positions(city.cells)
+
+
+@pytest.fixture(scope="module")
+def city_alerts(city, city_ebikes, city_weights):
+    scan = scan_hotspots(city_ebikes, city.cells, start="2018-03-15", weights=city_weights)
+    return hotspot_alerts(scan)
+
+
+def test_city_first_alert_is_tangzi_hutong_at_a_meal_peak_in_early_april(city, city_alerts):
+    cells = city.cells
+    lane = set(cells.loc[cells.intersects(shapely.LineString(_LANE)), "code"])
+    at_point = cells.loc[cells.contains(shapely.Point(116.3756, 39.911)), "code"].iloc[0]
+    assert at_point.startswith("110102001")  # 西长安街街道
+    first = city_alerts[0]
+    assert first.cell_code in lane and at_point in first.cell_codes
+    assert pd.Timestamp("2018-04-01") <= first.start < pd.Timestamp("2018-04-10")
+    assert first.peak.hour in (11, 12, 17, 18)
+    assert all(set(a.cell_codes) & lane for a in city_alerts)  # nothing else in the city
+    assert all(a.start < TANGZI_MEASURE.date for a in city_alerts)
+
+
+def test_city_pure_noise_raises_no_alert(city, city_weights):
+    noise = synthetic_noise_events(city.cells, start="2018-03-15", end="2018-03-29", rate=0.02)
+    scan = scan_hotspots(noise, city.cells, start="2018-03-22", weights=city_weights)
+    assert scan.m == 168 * len(city.cells)
+    assert not scan.table["hot"].any()
+    assert hotspot_alerts(scan) == []
+
+
+def test_city_before_after_finds_the_drop(city, city_ebikes, city_alerts):
+    r = compare_before_after(
+        city_ebikes,
+        city.cells,
+        cell_codes=city_alerts[0].cell_codes,
+        measure_date=TANGZI_MEASURE.date,
+    )
+    assert r.significant and r.change_pct < -50 and r.rate_ratio_ci[1] < 0.5
