@@ -631,7 +631,7 @@ def _hourly_matrix(
 
 
 def _lookup(sorted_keys: np.ndarray, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """values at keys in a sparse (sorted key -> value) table, 0 where absent."""
+    """Look up values at keys in a sparse (sorted key -> value) table, 0 where absent."""
     if len(sorted_keys) == 0:
         return np.zeros(len(keys))
     i = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
