@@ -194,16 +194,26 @@ def _strtree_locator(cells: gpd.GeoDataFrame) -> Callable[[np.ndarray, np.ndarra
     return locate
 
 
+_LOCATORS: dict[int, tuple[Any, Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {}
+
+
 def _default_locator(cells: gpd.GeoDataFrame) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    try:  # the components engineer's fast locator, when it exists
-        from gridcore.sindex import CellLocator  # type: ignore[attr-defined]
-    except ImportError:
-        return _strtree_locator(cells)
-    loc = CellLocator(cells)
-    for name in ("lonlat_to_positions", "points_to_positions", "locate", "query"):
-        if hasattr(loc, name):
-            return getattr(loc, name)
-    return _strtree_locator(cells)
+    """Return the fast raster locator of `gridcore.sindex`, built once per cells frame."""
+    import weakref
+
+    key = id(cells)
+    hit = _LOCATORS.get(key)
+    if hit is not None and hit[0]() is cells:
+        return hit[1]
+    try:
+        from gridcore.sindex import CellLocator
+    except ImportError:  # pragma: no cover - the seam kept for a grid without sindex
+        locate = _strtree_locator(cells)
+    else:
+        locate = CellLocator(cells).locate
+    _LOCATORS.clear()  # one grid at a time is the common case; keep memory flat
+    _LOCATORS[key] = (weakref.ref(cells), locate)
+    return locate
 
 
 def _check_cells(cells: gpd.GeoDataFrame) -> None:

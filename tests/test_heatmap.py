@@ -180,6 +180,20 @@ def test_gcj02_events_are_shifted_to_their_wgs84_cells(cells):
     assert (right != wrong).all()
 
 
+def test_strtree_seam_agrees_with_the_cell_locator(cells):
+    from gridcore.heatmap import _strtree_locator
+    from gridcore.sindex import CellLocator
+
+    rng = np.random.default_rng(8)
+    b = cells.total_bounds
+    lon = rng.uniform(b[0] - 0.001, b[2] + 0.001, 5000)
+    lat = rng.uniform(b[1] - 0.001, b[3] + 0.001, 5000)
+    want = CellLocator(cells).locate(lon, lat)
+    assert (want == -1).any() and (want >= 0).any()
+    np.testing.assert_array_equal(_strtree_locator(cells)(lon, lat), want)
+    np.testing.assert_array_equal(events_to_cell_positions(lon, lat, cells), want)
+
+
 def test_points_outside_the_grid_are_counted_apart(cells):
     ev = _events([116.3756, 116.50], [39.911, 39.95], ["2018-04-01 12:00"] * 2)
     agg = aggregate_events(ev, cells)
