@@ -15,6 +15,7 @@ from gridcore.errors import CellNotFoundError, CoordinateError, DataFileError
 from gridcore.heatmap import (
     aggregate_events,
     aggregate_events_h3,
+    alert_to_case,
     benjamini_hochberg,
     cell_weights,
     compare_before_after,
@@ -371,3 +372,16 @@ def test_city_before_after_finds_the_drop(city, city_ebikes, city_alerts):
         measure_date=TANGZI_MEASURE.date,
     )
     assert r.significant and r.change_pct < -50 and r.rate_ratio_ci[1] < 0.5
+
+
+def test_alert_opens_a_case_for_its_street(city, city_alerts):
+    from gridcore.cases import CaseState, apply_action
+
+    a = city_alerts[0]
+    case = alert_to_case(a, city.cells)
+    assert case.state is CaseState.REPORTED
+    assert case.cell_code == a.cell_code and case.street_code == "110102001"
+    assert case.event_class == "0506" and a.reason_zh == case.description
+    filed = apply_action(case, "file", actor="指挥中心", role="dispatcher", at=case.reported_at)
+    sent = apply_action(filed, "dispatch", actor="指挥中心", role="dispatcher", at=case.reported_at)
+    assert sent.state is CaseState.DISPATCHED and sent.department
