@@ -285,6 +285,32 @@ _SCHEMA = [
         agreed_by TEXT NOT NULL,
         buffer_m REAL NOT NULL,
         geom BLOB NOT NULL)""",
+
+
+    # ---- alerts (gridcore/heatmap.py) ----
+    """CREATE TABLE IF NOT EXISTS heat_alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        dataset TEXT NOT NULL,
+        cell_code TEXT NOT NULL,
+        cell_codes TEXT NOT NULL,
+        start TEXT NOT NULL,
+        end TEXT NOT NULL,
+        peak TEXT NOT NULL,
+        hour_of_week INTEGER NOT NULL,
+        cell_count REAL NOT NULL,
+        count REAL NOT NULL,
+        baseline REAL NOT NULL,
+        expected REAL NOT NULL,
+        z REAL NOT NULL,
+        p REAL NOT NULL,
+        q REAL NOT NULL,
+        fdr REAL NOT NULL,
+        recurrence INTEGER NOT NULL,
+        reason_zh TEXT NOT NULL,
+        reason_en TEXT NOT NULL,
+        created_at TEXT NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS heat_alerts_start ON heat_alerts (start)""",
+    """CREATE INDEX IF NOT EXISTS heat_alerts_cell ON heat_alerts (cell_code)"""
 ]
 
 
@@ -1401,3 +1427,67 @@ def _override_audit(o: AppliedOverride) -> dict:
     return {"id": o.id, "name": o.name, "assigned_code": o.assigned_code, "share": o.share,
             "agreed_by": list(o.agreed_by), "valid_from": o.valid_from.isoformat(),
             "valid_to": o.valid_to.isoformat() if o.valid_to else None}
+
+
+    # ------------------------------------------------------------------ alerts (heatmap.py)
+    _ALERT_FIELDS = (
+        "cell_code", "cell_codes", "start", "end", "peak", "hour_of_week", "cell_count",
+        "count", "baseline", "expected", "z", "p", "q", "fdr", "recurrence", "reason_zh",
+        "reason_en",
+    )
+
+    def replace_heat_alerts(self, dataset: str, alerts: Sequence) -> int:
+        """Replace the stored alerts of ``dataset`` (one transaction); return how many.
+
+        ``alerts`` are `gridcore.heatmap.Alert` objects (or their ``to_dict()``).
+        """
+        rows = []
+        for a in alerts:
+            d = a.to_dict() if hasattr(a, "to_dict") else dict(a)
+            d["cell_codes"] = json.dumps(list(d["cell_codes"]))
+            rows.append((dataset, *(d[k] for k in self._ALERT_FIELDS), _now()))
+        cols = ", ".join(("dataset", *(f'"{k}"' for k in self._ALERT_FIELDS), "created_at"))
+        marks = ", ".join("?" * (len(self._ALERT_FIELDS) + 2))
+        with self.transaction() as c:
+            c.execute("DELETE FROM heat_alerts WHERE dataset = ?", (dataset,))
+            c.executemany(f"INSERT INTO heat_alerts ({cols}) VALUES ({marks})", rows)
+        return len(rows)
+
+    def heat_alerts(self, *, start: str | None = None, end: str | None = None,
+                    cell_code: str | None = None, dataset: str | None = None,
+                    limit: int = 100, offset: int = 0) -> list[dict]:
+        """Return stored alerts, oldest first, filtered by window overlap, cell, dataset.
+
+        ``start``/``end`` are ISO timestamps: an alert is kept when its window
+        ``[start, end)`` overlaps ``[start, end)``. ``cell_code`` matches any cell of it.
+        """
+        where, params = [], []
+        if start is not None:
+            where.append('"end" > ?')
+            params.append(start)
+        if end is not None:
+            where.append('"start" < ?')
+            params.append(end)
+        if cell_code is not None:
+            where.append("(cell_code = ? OR cell_codes LIKE ?)")
+            params += [cell_code, f'%"{cell_code}"%']
+        if dataset is not None:
+            where.append("dataset = ?")
+            params.append(dataset)
+        sql = "SELECT * FROM heat_alerts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += ' ORDER BY "start", z DESC LIMIT ? OFFSET ?'
+        out = []
+        for r in self.query(sql, (*params, int(limit), int(offset))):
+            d = dict(r)
+            d["cell_codes"] = json.loads(d["cell_codes"])
+            out.append(d)
+        return out
+
+    def count_heat_alerts(self, dataset: str | None = None) -> int:
+        """Return how many alerts are stored (of ``dataset`` if given)."""
+        if dataset is None:
+            return self.query("SELECT COUNT(*) AS n FROM heat_alerts")[0]["n"]
+        return self.query("SELECT COUNT(*) AS n FROM heat_alerts WHERE dataset = ?",
+                          (dataset,))[0]["n"]
