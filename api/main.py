@@ -14,7 +14,7 @@ from gridcore.maps import VENDOR_DIR, asset_path
 
 from . import errors
 from .deps import CityHolder
-from .routes import grid, health, locate, pages
+from .routes import alerts, cases, chiefs, disputes, grid, health, locate, pages, tokens
 from .schemas import PROBLEM_RESPONSES
 from .settings import Settings
 
@@ -30,7 +30,10 @@ and its public grid layer (`/grid/...`) need none. Errors are
 `gcj02` (AMap/Gaode, Tencent) or `bd09` (Baidu).
 """
 
-ROUTERS = [health.router, pages.router, grid.public, grid.router, locate.router]
+ROUTERS = [
+    health.router, pages.router, grid.public, grid.router, locate.router, cases.router,
+    chiefs.router, tokens.router, disputes.router, alerts.router,
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-# Domain sections that need work at start-up (e.g. seeding sample data) append here.
-STARTUP_HOOKS: list = []
+# Work at start-up, after the city is loaded: seed the sample's chiefs and alerts.
+STARTUP_HOOKS: list = [chiefs.seed_sample_roster, alerts.startup_hook]
 
 app = create_app()

@@ -1411,24 +1411,6 @@ class SQLiteStore:
             overrides=overrides, history=history, closed_at=dt(row["closed_at"]))
 
 
-# ---- disputes helpers ----
-_DISPUTE_WINDOW = timedelta(days=3)
-
-
-def _iso_or_none(t: datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
-
-
-def _dt_or_none(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _override_audit(o: AppliedOverride) -> dict:
-    return {"id": o.id, "name": o.name, "assigned_code": o.assigned_code, "share": o.share,
-            "agreed_by": list(o.agreed_by), "valid_from": o.valid_from.isoformat(),
-            "valid_to": o.valid_to.isoformat() if o.valid_to else None}
-
-
     # ------------------------------------------------------------------ alerts (heatmap.py)
     _ALERT_FIELDS = (
         "cell_code", "cell_codes", "start", "end", "peak", "hour_of_week", "cell_count",
@@ -1491,3 +1473,21 @@ def _override_audit(o: AppliedOverride) -> dict:
             return self.query("SELECT COUNT(*) AS n FROM heat_alerts")[0]["n"]
         return self.query("SELECT COUNT(*) AS n FROM heat_alerts WHERE dataset = ?",
                           (dataset,))[0]["n"]
+
+
+# ---- disputes helpers ----
+_DISPUTE_WINDOW = timedelta(days=3)
+
+
+def _iso_or_none(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def _dt_or_none(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _override_audit(o: AppliedOverride) -> dict:
+    return {"id": o.id, "name": o.name, "assigned_code": o.assigned_code, "share": o.share,
+            "agreed_by": list(o.agreed_by), "valid_from": o.valid_from.isoformat(),
+            "valid_to": o.valid_to.isoformat() if o.valid_to else None}
