@@ -30,7 +30,12 @@ async def get_store(request: Request) -> SQLiteStore:
 
 
 class CityHolder:
-    """The city the service answers from, loaded once and reloaded when the grid changes."""
+    """The city the service answers from, loaded once and reloaded when the grid changes.
+
+    The locator (cell lookup raster + component index) is built on first use, or ahead
+    of it by `warm_up`; it is shared by every app in the process that serves the same
+    grid and components (a restart, tests on copies of one store).
+    """
 
     def __init__(self, store: SQLiteStore) -> None:
         self._store = store
@@ -52,14 +57,14 @@ class CityHolder:
         city = self.get()
         with self._lock:
             if self._locator is None:
-                from gridcore.locate import Locator
-
-                self._locator = Locator.from_city(city, components=self._components(),
-                                                  cell_locator=_cell_locator_for(city.cells))
+                self._locator = _shared_locator(city, self._store)
             return self._locator
 
-    def _components(self):
-        return None
+    def warm_up(self) -> threading.Thread:
+        """Build the locator in a background thread; requests that need it wait for it."""
+        t = threading.Thread(target=self.locator, name="gridcore-warm-up", daemon=True)
+        t.start()
+        return t
 
     def reload(self) -> None:
         """Forget the cached city and locator (after a new grid version or components)."""
@@ -68,29 +73,37 @@ class CityHolder:
             self._locator = None
 
 
-_CELL_LOCATORS: dict[str, object] = {}
+_SHARED: dict[tuple, object] = {}
+_SHARED_LOCK = threading.Lock()
 
 
-def _cell_locator_for(cells):
-    """Return a `CellLocator` for ``cells``, reusing the last one built for the same grid.
-
-    The lookup raster takes seconds and ~180 MB to build; apps in one process that serve
-    the same grid (a restart, tests on copies of one store) share it. One entry is kept.
-    """
+def _grid_digest(cells) -> str:
     import hashlib
 
     import shapely
 
-    from gridcore.sindex import CellLocator
-
     h = hashlib.sha1()
     h.update("\n".join(cells["code"]).encode())
     h.update(b"".join(shapely.to_wkb(cells.geometry.values)))
-    key = h.hexdigest()
-    if key not in _CELL_LOCATORS:
-        _CELL_LOCATORS.clear()
-        _CELL_LOCATORS[key] = CellLocator(cells)
-    return _CELL_LOCATORS[key]
+    return h.hexdigest()
+
+
+def _shared_locator(city: City, store: SQLiteStore):
+    """Return a Locator for the city, reusing the last one built for the same content.
+
+    The lookup raster takes seconds and ~180 MB, the component index seconds more; one
+    entry is kept per process.
+    """
+    from gridcore.locate import Locator
+
+    with _SHARED_LOCK:
+        key = (_grid_digest(city.cells), store.components_version(),
+               store.query("SELECT COUNT(*) FROM components")[0][0])
+        if key not in _SHARED:
+            _SHARED.clear()
+            components = store.load_components() if key[2] else None
+            _SHARED[key] = Locator.from_city(city, components=components)
+        return _SHARED[key]
 
 
 async def get_city(request: Request) -> City:

@@ -110,9 +110,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
         return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"),
-                       str(exc.detail), instance=request.url.path,
-                       headers=getattr(exc, "headers", None))
+                       str(exc.detail), instance=request.url.path, headers=headers)
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError):
@@ -123,6 +125,18 @@ def install(app: FastAPI) -> None:
         log.exception("unexpected error on %s", request.url.path)
         return problem(500, "Internal error", "an unexpected error occurred; it was logged",
                        instance=request.url.path)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route offers for this path (Starlette names only the first's)."""
+    from starlette.routing import Match
+
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and getattr(route, "methods", None):
+            allowed |= route.methods
+    return ", ".join(sorted(allowed))
 
 
 class BodySizeLimit:

@@ -50,9 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             load_sample_city(store, progress=True)
         app.state.store = store
         app.state.city = CityHolder(store)
-        app.state.city.locator()  # build the city and its lookup raster before serving
-        for hook in STARTUP_HOOKS:
-            hook(app)
+        app.state.city.get()
+        if settings.warm_up:
+            app.state.city.warm_up()
         try:
             yield
         finally:
@@ -71,8 +71,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
     return app
 
-
-# Work at start-up, after the city is loaded: seed the sample's chiefs and alerts.
-STARTUP_HOOKS: list = [chiefs.seed_sample_roster, alerts.startup_hook]
 
 app = create_app()

@@ -19,5 +19,8 @@ class Settings(BaseSettings):
     basemap: str = Field("osm", description="map pages' default basemap: osm or gaode")
     build_if_empty: bool = Field(
         True, description="build the sample city when the store is empty")
+    warm_up: bool = Field(
+        True, description="build the locator (lookup raster, component index) at start-up "
+                          "in the background, so the first locate is fast")
     max_features: int = Field(
         5_000, ge=1, description="most features one GeoJSON answer may hold")

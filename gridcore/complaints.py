@@ -97,7 +97,9 @@ def search_cases(
 
     Examples
     --------
-    >>> leaks = search_cases(cases, keywords=["漏雨"], status="unresolved")  # doctest: +SKIP
+    ::
+
+        leaks = search_cases(cases, keywords=["漏雨"], status="unresolved")
     """
     _check_cases(cases)
     keep = np.ones(len(cases), dtype=bool)
@@ -145,7 +147,9 @@ def cluster_cases(
 
     Examples
     --------
-    >>> labels = cluster_cases(leaks, eps_m=100, min_samples=10)  # doctest: +SKIP
+    ::
+
+        labels = cluster_cases(leaks, eps_m=100, min_samples=10)
     """
     from sklearn.cluster import DBSCAN
 
@@ -202,8 +206,10 @@ def places_at_risk(
 
     Examples
     --------
-    >>> places_at_risk(cases, city.cells, keywords=["漏雨", "漏水"], status="unresolved",
-    ...                start="2016-05-01", end="2018-05-01")  # doctest: +SKIP
+    ::
+
+        places_at_risk(cases, city.cells, keywords=["漏雨", "漏水"], status="unresolved",
+                           start="2016-05-01", end="2018-05-01")
     """
     from gridcore.crs import projected_to_wgs84, wgs84_to_projected
 

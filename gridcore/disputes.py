@@ -1020,9 +1020,11 @@ def screen_incident(
 
     Examples
     --------
-    >>> s = screen_incident({"type": "Point", "coordinates": [116.35, 39.87]}, divisions,
-    ...                     crs="wgs84", accuracy_m=20)  # doctest: +SKIP
-    >>> s.joint, [(p.code, round(p.share, 3)) for p in s.parties]  # doctest: +SKIP
+    ::
+
+        s = screen_incident({"type": "Point", "coordinates": [116.35, 39.87]}, divisions,
+                                crs="wgs84", accuracy_m=20)
+        s.joint, [(p.code, round(p.share, 3)) for p in s.parties]
     """
     screener = DisputeScreener(divisions, level=level, overrides=overrides, limits=limits)
     return screener.screen_one(geometry, crs=crs, accuracy_m=accuracy_m, on=on)

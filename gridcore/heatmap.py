@@ -256,8 +256,10 @@ def events_to_cell_positions(
 
     Examples
     --------
-    >>> events_to_cell_positions([116.3756], [39.911], cells)  # doctest: +SKIP
-    array([1234])
+    ::
+
+        events_to_cell_positions([116.3756], [39.911], cells)
+        # array([1234])
     """
     lon, lat = _check_lonlat(lon, lat)
     _check_cells(cells)
@@ -331,7 +333,9 @@ def aggregate_events(
 
     Examples
     --------
-    >>> aggregate_events(events, cells, time_bin="hour").head()  # doctest: +SKIP
+    ::
+
+        aggregate_events(events, cells, time_bin="hour").head()
     """
     ev = _check_events(events, crs=crs)
     pos = events_to_cell_positions(ev["lon"], ev["lat"], cells, locator=locator)
@@ -360,7 +364,9 @@ def events_to_h3(lon: Any, lat: Any, *, resolution: int = 10) -> np.ndarray:
 
     Examples
     --------
-    >>> hex(int(events_to_h3([116.3756], [39.911], resolution=10)[0]))  # doctest: +SKIP
+    ::
+
+        hex(int(events_to_h3([116.3756], [39.911], resolution=10)[0]))
     """
     import h3
 
@@ -393,7 +399,9 @@ def aggregate_events_h3(
 
     Examples
     --------
-    >>> aggregate_events_h3(events, resolution=11, time_bin="day")  # doctest: +SKIP
+    ::
+
+        aggregate_events_h3(events, resolution=11, time_bin="day")
     """
     import h3
 
@@ -699,8 +707,10 @@ def scan_hotspots(
 
     Examples
     --------
-    >>> scan = scan_hotspots(events, cells, start="2018-03-15")  # doctest: +SKIP
-    >>> scan.table[scan.table.hot].head()  # doctest: +SKIP
+    ::
+
+        scan = scan_hotspots(events, cells, start="2018-03-15")
+        scan.table[scan.table.hot].head()
     """
     how = _enum(PValue, pvalue, "pvalue")
     if not 0 < fdr < 1:
@@ -912,8 +922,10 @@ def hotspot_alerts(
 
     Examples
     --------
-    >>> alerts = hotspot_alerts(events, city.cells, start="2018-03-15")  # doctest: +SKIP
-    >>> alerts[0].reason_en  # doctest: +SKIP
+    ::
+
+        alerts = hotspot_alerts(events, city.cells, start="2018-03-15")
+        alerts[0].reason_en
     """
     if isinstance(scan_or_events, HotspotScan):
         scan = scan_or_events
@@ -1137,10 +1149,12 @@ def compare_before_after(
 
     Examples
     --------
-    >>> r = compare_before_after(ev, cells, cell_codes=alert.cell_codes,
-    ...                          measure_date="2018-04-10")  # doctest: +SKIP
-    >>> r.significant, round(r.change_pct)  # doctest: +SKIP
-    (True, -88)
+    ::
+
+        r = compare_before_after(ev, cells, cell_codes=alert.cell_codes,
+                                     measure_date="2018-04-10")
+        r.significant, round(r.change_pct)
+        # (True, -88)
     """
     from scipy import stats
 
@@ -1277,7 +1291,9 @@ def alert_to_case(
 
     Examples
     --------
-    >>> case = alert_to_case(alerts[0], city.cells)  # doctest: +SKIP
+    ::
+
+        case = alert_to_case(alerts[0], city.cells)
     """
     import datetime as dt
 

@@ -350,7 +350,9 @@ def heatmap_map(
 
     Examples
     --------
-    >>> save_html(heatmap_map(ev, basemap="gaode"), "heat.html")  # doctest: +SKIP
+    ::
+
+        save_html(heatmap_map(ev, basemap="gaode"), "heat.html")
     """
     from folium.plugins import HeatMap
 
@@ -383,7 +385,9 @@ def heatmap_with_time_map(
 
     Examples
     --------
-    >>> save_html(heatmap_with_time_map(ev), "rhythm.html")  # doctest: +SKIP
+    ::
+
+        save_html(heatmap_with_time_map(ev), "rhythm.html")
     """
     from folium.plugins import HeatMapWithTime
 
@@ -481,7 +485,9 @@ def hotspot_map(
 
     Examples
     --------
-    >>> save_html(hotspot_map(scan, cells, alerts=alerts), "hotspots.html")  # doctest: +SKIP
+    ::
+
+        save_html(hotspot_map(scan, cells, alerts=alerts), "hotspots.html")
     """
     import folium
 

@@ -1,7 +1,9 @@
 """The bundled sample city: 东城, 西城 and 丰台, built once and kept in the store.
 
 `load_sample_city` returns the city from the store, building it first when the store is
-empty (real district polygons, synthetic streets and communities, the 100 m unit grid).
+empty: real district polygons, synthetic streets and communities, the 100 m unit grid,
+a synthetic component census, the sample street-and-alley chiefs, and the alerts of the
+synthetic 堂子胡同 e-bike data set (so a fresh service has alerts to show).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from .store import SQLiteStore, Store
 
 # The sample grid's first version: the day Dongcheng's grid system went live.
 SAMPLE_VALID_FROM = date(2004, 10, 22)
+# Components in the sample census: the issue's floor; Dongcheng alone held about 168,000.
+SAMPLE_COMPONENTS = 300_000
 
 
 @dataclass
@@ -28,17 +32,24 @@ class City:
     grid_version: int | None = None
 
 
-def build_sample_city(store: Store, *, progress: bool = True) -> City:
+def build_sample_city(store: Store, *, progress: bool = True,
+                      components: int = SAMPLE_COMPONENTS) -> City:
     """Build the sample city into ``store`` (replacing its divisions) and return it.
 
     Parameters
     ----------
     store : Store
-        Where the divisions and the first grid version are saved.
+        Where the divisions, the first grid version, the components, the chiefs and the
+        sample alerts are saved.
     progress : bool
-        Show a progress bar (on stderr).
+        Show progress bars (on stderr).
+    components : int
+        Size of the synthetic component census (0 for none).
     """
     from tqdm import tqdm
+
+    from .census import synthesise_components
+    from .sample_heatmap import seed_sample_alerts
 
     with tqdm(total=len(SAMPLE_DISTRICTS), desc="divisions", unit="district",
               disable=not progress) as bar:
@@ -48,6 +59,15 @@ def build_sample_city(store: Store, *, progress: bool = True) -> City:
         cells = generate_grid(divisions.communities, progress=bar.update)
     store.save_divisions(divisions)
     vid = store.add_grid_version(GridVersion(SAMPLE_VALID_FROM, cells, source="sample"))
+    steps = ["components", "chiefs", "alerts"]
+    with tqdm(total=len(steps), desc="sample data", unit="step", disable=not progress) as bar:
+        if components:
+            store.add_components(synthesise_components(cells, n=components))
+        bar.update()
+        store.seed_sample_roster()
+        bar.update()
+        seed_sample_alerts(store, cells)
+        bar.update()
     return City(divisions, cells, vid)
 
 

@@ -244,7 +244,9 @@ def synthetic_ebike_positions(
 
     Examples
     --------
-    >>> ev = synthetic_ebike_positions(synthetic_box_grid())  # doctest: +SKIP
+    ::
+
+        ev = synthetic_ebike_positions(synthetic_box_grid())
     """
     rng = np.random.default_rng(seed)
     hours = _hours(start, end)
@@ -385,7 +387,9 @@ def synthetic_hotline_cases(
 
     Examples
     --------
-    >>> cases = synthetic_hotline_cases(synthetic_box_grid())  # doctest: +SKIP
+    ::
+
+        cases = synthetic_hotline_cases(synthetic_box_grid())
     """
     import shapely
 

@@ -1029,6 +1029,7 @@ class SQLiteStore:
         try:
             with self.transaction() as c:
                 c.executemany(f"INSERT INTO components VALUES ({placeholders})", rows)
+                _bump_components_version(c)
         except sqlite3.IntegrityError as exc:
             raise ConflictError(
                 f"a component code is already stored ({exc}); codes are issued once: use "
@@ -1078,6 +1079,7 @@ class SQLiteStore:
         if not rows:
             return 0
         with self.transaction() as c:
+            _bump_components_version(c)
             c.executemany(
                 f"INSERT OR REPLACE INTO components VALUES ({', '.join('?' * len(rows[0]))})",
                 rows)
@@ -1091,6 +1093,10 @@ class SQLiteStore:
                 f"SELECT code FROM components WHERE code IN ({', '.join('?' * len(chunk))})",
                 tuple(chunk))
         return out
+
+    def components_version(self) -> int:
+        """Return a counter that changes with every write to the components table."""
+        return int(self.get_meta("components_version") or 0)
 
     def load_components(self, *, district: str | None = None,
                         cell_code: str | None = None) -> gpd.GeoDataFrame:
@@ -1491,3 +1497,9 @@ def _override_audit(o: AppliedOverride) -> dict:
     return {"id": o.id, "name": o.name, "assigned_code": o.assigned_code, "share": o.share,
             "agreed_by": list(o.agreed_by), "valid_from": o.valid_from.isoformat(),
             "valid_to": o.valid_to.isoformat() if o.valid_to else None}
+
+
+def _bump_components_version(c: sqlite3.Connection) -> None:
+    """Count a write to the components table (caches of components key on it)."""
+    c.execute("INSERT INTO meta (key, value) VALUES ('components_version', '1') "
+              "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")

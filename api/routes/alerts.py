@@ -2,7 +2,8 @@
 
 The alerts are computed by `gridcore.heatmap` (Gi* with FDR control, against each
 cell's own baseline) and stored by data set. On a fresh start the sample's alerts are
-computed once (`startup_hook`) so the list is never empty on the sample city.
+computed when the sample city is built (`gridcore.sample`), so the list is never empty
+on a fresh sample city.
 """
 
 from __future__ import annotations
@@ -18,6 +19,18 @@ from gridcore.codes import validate_cell_code
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
+# A day or a day and time, ISO 8601 (pydantic alone would read "0.5" as a Unix time).
+_ISO_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?$"
+
+
+def _parse_when(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not an ISO 8601 date or date-time") from None
+
 
 @router.get(
     "/alerts",
@@ -28,16 +41,18 @@ def list_alerts(
     store: StoreDep,
     _: PrincipalDep,
     start: Annotated[
-        datetime | None,
+        str | None,
         Query(
             description="keep alerts whose window ends after this (ISO 8601, Beijing time)",
+            pattern=_ISO_DATETIME,
             examples=["2018-04-01T00:00:00"],
         ),
     ] = None,
     end: Annotated[
-        datetime | None,
+        str | None,
         Query(
-            description="keep alerts whose window starts before this",
+            description="keep alerts whose window starts before this (ISO 8601)",
+            pattern=_ISO_DATETIME,
             examples=["2018-04-10T00:00:00"],
         ),
     ] = None,
@@ -50,6 +65,7 @@ def list_alerts(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict]:
     """Return the stored alerts: cell(s), window, count against baseline, z, p, q, why."""
+    start, end = _parse_when(start, "start"), _parse_when(end, "end")
     if cell_code is not None:
         cell_code = validate_cell_code(cell_code)
     return store.heat_alerts(
@@ -60,12 +76,3 @@ def list_alerts(
         limit=limit,
         offset=offset,
     )
-
-
-def startup_hook(app) -> None:
-    """Compute and store the sample's alerts when the store holds none (first start)."""
-    from gridcore.sample_heatmap import seed_sample_alerts
-
-    store = app.state.store
-    if store.count_heat_alerts() == 0:
-        seed_sample_alerts(store, app.state.city.get().cells)

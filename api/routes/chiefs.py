@@ -148,13 +148,3 @@ def add_assignment(
     require_role(principal, Role.ADMIN)
     store.add_assignment(chief_id, body.alley, body.valid_from)
     return body
-
-
-def seed_sample_roster(app) -> None:
-    """Store the sample chiefs at start-up when the store holds the sample city.
-
-    Only when no chiefs are stored yet; a store with its own grid gets no invented chiefs.
-    """
-    store = app.state.store
-    if "sample" in set(store.grid_versions()["source"]):
-        store.seed_sample_roster()

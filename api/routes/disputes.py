@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from shapely.geometry import mapping
+from starlette.convertors import Convertor, register_url_convertor
 
 from api.deps import CityDep, PrincipalDep, StoreDep
 from api.schemas import (
@@ -60,6 +61,21 @@ JOIN_WINDOW = dt.timedelta(days=3)
 JOIN_MIN_OVERLAP = 0.8
 _OPENERS = {"supervisor", "dispatcher", "chief", "admin"}
 _ID = Annotated[str, Path(pattern=r"^jt-[0-9a-f]{16}$", description="Joint task id.")]
+
+
+class _TaskIdConvertor(Convertor):
+    """Match joint task ids only, so /v1/disputes/screen is never read as a task id."""
+
+    regex = "jt-[0-9a-f]{16}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("jtid", _TaskIdConvertor())
 
 
 def get_now() -> dt.datetime:
@@ -366,7 +382,7 @@ def border_of(
             "properties": {"codes": code_list, "level": level}}
 
 
-@router.get("/{task_id}", response_model=DisputePublic, summary="Read a joint task")
+@router.get("/{task_id:jtid}", response_model=DisputePublic, summary="Read a joint task")
 def read_dispute(task_id: _ID, store: StoreDep, principal: PrincipalDep,
                  now: NowDep) -> DisputePublic:
     """One joint task, with its whole history."""
@@ -375,7 +391,7 @@ def read_dispute(task_id: _ID, store: StoreDep, principal: PrincipalDep,
     return task_to_public(task, now)
 
 
-@router.get("/{task_id}/border", summary="The parties' shared border, GeoJSON")
+@router.get("/{task_id:jtid}/border", summary="The parties' shared border, GeoJSON")
 def task_border(task_id: _ID, store: StoreDep, city: CityDep, principal: PrincipalDep,
                 now: NowDep) -> dict[str, Any]:
     """Return the border the task's parties share, as a GeoJSON Feature (WGS84)."""
@@ -386,7 +402,7 @@ def task_border(task_id: _ID, store: StoreDep, city: CityDep, principal: Princip
             "properties": {"task_id": task.id, "codes": list(task.party_codes)}}
 
 
-@router.post("/{task_id}/check-in", response_model=DisputePublic, summary="Check in (接哨)")
+@router.post("/{task_id:jtid}/check-in", response_model=DisputePublic, summary="Check in (接哨)")
 def check_in(task_id: _ID, body: DisputeCheckInCreate, store: StoreDep,
              principal: PrincipalDep, now: NowDep) -> DisputePublic:
     """Check a side in: it acknowledges the whistle and joins the work."""
@@ -394,7 +410,7 @@ def check_in(task_id: _ID, body: DisputeCheckInCreate, store: StoreDep,
                 lambda t, p: t.check_in(p, actor=principal.name, at=now))
 
 
-@router.post("/{task_id}/departments", response_model=DisputePublic,
+@router.post("/{task_id:jtid}/departments", response_model=DisputePublic,
              summary="Whistle a department (吹哨)")
 def call_department(task_id: _ID, body: DisputeDepartmentCreate, store: StoreDep,
                     principal: PrincipalDep, now: NowDep) -> DisputePublic:
@@ -412,7 +428,7 @@ def call_department(task_id: _ID, body: DisputeDepartmentCreate, store: StoreDep
                                                actor=principal.name, at=now))
 
 
-@router.post("/{task_id}/departments/{department_code}/report", response_model=DisputePublic,
+@router.post("/{task_id:jtid}/departments/{department_code}/report", response_model=DisputePublic,
              summary="A department reports in (报到)")
 def department_report(task_id: _ID,
                       department_code: Annotated[str, Path(min_length=1, max_length=40)],
@@ -429,7 +445,7 @@ def department_report(task_id: _ID,
     return task_to_public(store.update_dispute(task_id, change), now)
 
 
-@router.post("/{task_id}/meetings", response_model=DisputePublic,
+@router.post("/{task_id:jtid}/meetings", response_model=DisputePublic,
              summary="Hold a joint meeting (联席会议)")
 def hold_meeting(task_id: _ID, body: DisputeMeetingCreate, store: StoreDep,
                  principal: PrincipalDep, now: NowDep) -> DisputePublic:
@@ -440,7 +456,7 @@ def hold_meeting(task_id: _ID, body: DisputeMeetingCreate, store: StoreDep,
                                             actor=principal.name, at=now))
 
 
-@router.post("/{task_id}/agreement", response_model=DisputePublic,
+@router.post("/{task_id:jtid}/agreement", response_model=DisputePublic,
              summary="Agree the division of labour and the deadline (分工, 时限)")
 def agree(task_id: _ID, body: DisputeAgreementCreate, store: StoreDep,
           principal: PrincipalDep, now: NowDep) -> DisputePublic:
@@ -450,7 +466,7 @@ def agree(task_id: _ID, body: DisputeAgreementCreate, store: StoreDep,
                                      deadline=body.deadline, actor=principal.name, at=now))
 
 
-@router.post("/{task_id}/reports", response_model=DisputePublic,
+@router.post("/{task_id:jtid}/reports", response_model=DisputePublic,
              summary="Report on a side's part (反馈)")
 def report(task_id: _ID, body: DisputeReportCreate, store: StoreDep,
            principal: PrincipalDep, now: NowDep) -> DisputePublic:
@@ -460,7 +476,7 @@ def report(task_id: _ID, body: DisputeReportCreate, store: StoreDep,
                                       actor=principal.name, at=now))
 
 
-@router.post("/{task_id}/close", response_model=DisputePublic,
+@router.post("/{task_id:jtid}/close", response_model=DisputePublic,
              summary="Close jointly (联合办结)")
 def close(task_id: _ID, body: DisputeCloseCreate, store: StoreDep,
           principal: PrincipalDep, now: NowDep) -> DisputePublic:

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 
 def make_app():
-    """Return the service app, with the case routers even before api/main.py lists them."""
+    """Return the service app as ``gridcore serve`` builds it."""
     from api.main import create_app
-    from api.routes import cases, chiefs, tokens
 
-    app = create_app()
-    if not any(getattr(r, "path", None) == "/v1/cases" for r in app.routes):
-        for module in (cases, chiefs, tokens):
-            app.include_router(module.router)
-    return app
+    return create_app()

@@ -24,7 +24,7 @@ def client(store_copy):
     from api.main import create_app
     from api.settings import Settings
 
-    app = create_app(Settings(db=store_copy.path))
+    app = create_app(Settings(db=store_copy.path, warm_up=False))
     with TestClient(app) as c:
         yield c
 

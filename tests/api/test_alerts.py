@@ -27,24 +27,12 @@ def alerts_store(city_db, tmp_path_factory):
 def alerts_client(alerts_store):
     from fastapi.testclient import TestClient
 
-    import api.main
-    from api.routes import alerts
+    from api.main import create_app
     from api.settings import Settings
 
-    hooks = api.main.STARTUP_HOOKS
-    added = alerts.startup_hook not in hooks  # until main composes it
-    if added:
-        hooks.append(alerts.startup_hook)
-    app = api.main.create_app(Settings(db=alerts_store.path))
-    if not any(getattr(r, "path", None) == "/v1/alerts" for r in app.routes):
-        app.include_router(alerts.router)
-    assert alerts_store.count_heat_alerts() == 0  # a fresh store
-    try:
-        with TestClient(app) as c:
-            yield c
-    finally:
-        if added:
-            hooks.remove(alerts.startup_hook)
+    assert alerts_store.count_heat_alerts() > 0  # the sample city ships with its alerts
+    with TestClient(create_app(Settings(db=alerts_store.path, warm_up=False))) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

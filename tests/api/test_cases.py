@@ -23,18 +23,6 @@ def clock():
     return {"now": T0}
 
 
-def _include_case_routers(app):
-    """Add the case, chief and token routers unless api/main.py lists them already."""
-    from api.routes import cases as cases_routes
-    from api.routes import chiefs as chiefs_routes
-    from api.routes import tokens as tokens_routes
-
-    if not any(getattr(r, "path", None) == "/v1/cases" for r in app.routes):
-        for module in (cases_routes, chiefs_routes, tokens_routes):
-            app.include_router(module.router)
-    return app
-
-
 @contextlib.contextmanager
 def _client(store, clock):
     """A client of the app on ``store`` (a copy of the sample city), tokens per role."""
@@ -51,7 +39,7 @@ def _client(store, clock):
         "c001": store.create_token(role="chief", name="张丽", subject="c001"),
         "c003": store.create_token(role="chief", name="陈静", subject="c003"),
     }
-    app = _include_case_routers(create_app(Settings(db=store.path, build_if_empty=False)))
+    app = (create_app(Settings(db=store.path, build_if_empty=False)))
     app.dependency_overrides[get_now] = lambda: clock["now"]
     with TestClient(app) as client:
         client.tokens = tokens
@@ -376,15 +364,10 @@ def test_chief_geojson(api, clock):
     _problem(api.get("/v1/chiefs/c003/view.geojson", headers=_h(api, "c001")), 403)
 
 
-def test_startup_hook_seeds_roster_only_on_the_sample_city(store_copy, tmp_path):
-    from types import SimpleNamespace
-
-    from api.routes.chiefs import seed_sample_roster
+def test_the_sample_city_ships_its_chiefs_and_an_own_grid_gets_none(store_copy, tmp_path):
     from gridcore.store import SQLiteStore
 
-    seed_sample_roster(SimpleNamespace(state=SimpleNamespace(store=store_copy)))
     assert store_copy.get_chief("c001")["name"] == "张丽"
     other = SQLiteStore(tmp_path / "own.db")  # no sample grid in it
-    seed_sample_roster(SimpleNamespace(state=SimpleNamespace(store=other)))
     assert other.query("SELECT COUNT(*) AS n FROM chiefs")[0]["n"] == 0
     other.close()
