@@ -172,6 +172,37 @@ def _cell(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("locate")
+def _locate(args: argparse.Namespace) -> int:
+    from .locate import Locator, locate_csv
+
+    city = _city(args)
+    locator = Locator.from_city(city)  # codes only: no component index needed
+    result = locate_csv(args.input, args.output, crs=args.crs, locator=locator,
+                        invalid_rows=args.invalid_rows, progress=True)
+    print(f"{result.rows} rows written to {args.output}: {result.located} located, "
+          f"{result.outside} outside the city, {result.invalid} unusable", file=sys.stderr)
+    return 0
+
+
+@_command("components import")
+def _components_import(args: argparse.Namespace) -> int:
+    store = _store(args)
+    _city(args)
+    n = store.import_components(args.file, crs=args.crs)
+    print(f"imported {n} components from {args.file}")
+    return 0
+
+
+@_command("components export")
+def _components_export(args: argparse.Namespace) -> int:
+    store = _store(args)
+    _city(args)
+    path = store.export_components(args.out, district=args.district)
+    print(f"wrote components to {path}")
+    return 0
+
+
 @_command("serve")
 def _serve(args: argparse.Namespace) -> int:
     import os
@@ -237,6 +268,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lat", type=float)
     c.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"])
     c.add_argument("--compact", action="store_true", help="one line of JSON")
+    lo = sub.add_parser("locate", help="bulk locate: add cell and division codes to a CSV")
+    lo.add_argument("--input", required=True, help="CSV with lon and lat columns")
+    lo.add_argument("--output", required=True, help="CSV to write (the input plus codes)")
+    lo.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84",
+                    help="CRS of lon/lat (default wgs84)")
+    lo.add_argument("--invalid-rows", choices=["error", "empty"], default="error",
+                    help="unusable rows (NaN, swapped...): stop (default) or leave empty")
+
+    co = sub.add_parser("components", help="city components (部件): import and export")
+    cs = co.add_subparsers(dest="components_command", required=True)
+    ci = cs.add_parser("import", help="import components (.gpkg, .geojson, .csv); all or none")
+    ci.add_argument("file")
+    ci.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"],
+                    help="CRS of a CSV's lon/lat columns")
+    ce = cs.add_parser("export", help="export components (.gpkg, .geojson, .csv)")
+    ce.add_argument("out")
+    ce.add_argument("--district", help="only this 6-digit district")
+
     sv = sub.add_parser("serve", help="serve the API and map pages (builds the city if needed)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
@@ -257,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gridcore`` command; return its exit status."""
     args = build_parser().parse_args(argv)
     name = args.command
-    for attr in ("grid_command", "divisions_command", "token_command"):
+    for attr in ("grid_command", "divisions_command", "token_command", "components_command"):
         if getattr(args, attr, None):
             name = f"{name} {getattr(args, attr)}"
     try:
