@@ -318,13 +318,28 @@ class CaseSummary(BaseModel):
     deadline_status: DeadlineStatus = Field(description="green / yellow / red.")
 
 
+class ComponentSummary(BaseModel):
+    """A city component (部件) in a chief's cells."""
+
+    code: str = Field(description="Component ID (部件编码).")
+    name: str = Field(description="Name (部件名称).")
+    class_code: str = Field(description="Class code (部件小类), e.g. 0101.")
+    dept_name: str = Field(description="Department in charge (主管部门).")
+    status: str = Field(description="Status: 完好, 破损, 丢失, 废弃 or 移除.")
+    cell_code: str = Field(description="Unit grid cell.")
+    lon: float = Field(description="WGS84 longitude.")
+    lat: float = Field(description="WGS84 latitude.")
+
+
 class ChiefView(BaseModel):
-    """What a chief answers for on a day: streets and alleys, cells, open cases."""
+    """What a chief answers for on a day: streets and alleys, cells, components, cases."""
 
     chief: ChiefPublic
     on: date = Field(description="The day the assignments were read for.")
     alleys: list[str] = Field(description="Streets and alleys (街巷) assigned that day.")
     cells: list[str] = Field(description="Unit grid cells those streets and alleys cross.")
+    components: list[ComponentSummary] = Field(
+        description="Components (部件) in those cells, removed ones (移除) left out.")
     open_cases: list[CaseSummary] = Field(description="Open cases in those cells.")
 
 

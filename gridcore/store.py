@@ -1094,6 +1094,27 @@ class SQLiteStore:
                 tuple(chunk))
         return out
 
+    def components_in_cells(self, cell_codes: Sequence[str]) -> pd.DataFrame:
+        """Return the components in the given cells: code, class, status, cell, lon/lat.
+
+        A light read for views and maps (a few columns, no validation pass).
+        """
+        codes = list(dict.fromkeys(cell_codes))
+        frames = []
+        for i in range(0, len(codes), 500):  # SQLite's parameter limit
+            chunk = codes[i:i + 500]
+            frames.append(pd.read_sql_query(
+                "SELECT code, name, class_code, dept_code, dept_name, status, cell_code, geom "
+                f"FROM components WHERE cell_code IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY code", self._conn, params=tuple(chunk)))
+        cols = ["code", "name", "class_code", "dept_code", "dept_name", "status", "cell_code"]
+        if not frames:
+            return pd.DataFrame(columns=[*cols, "lon", "lat"])
+        frame = pd.concat(frames, ignore_index=True)
+        pts = shapely.from_wkb(frame.pop("geom").to_numpy())
+        frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
+        return frame
+
     def components_version(self) -> int:
         """Return a counter that changes with every write to the components table."""
         return int(self.get_meta("components_version") or 0)

@@ -9,17 +9,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+import numpy as np
 import shapely.geometry
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 
 from api.deps import CityDep, PrincipalDep, StoreDep
 from api.routes.cases import NowDep
-from api.schemas import AssignmentCreate, CaseSummary, ChiefPublic, ChiefView, IsoDate
+from api.schemas import (
+    AssignmentCreate,
+    CaseSummary,
+    ChiefPublic,
+    ChiefView,
+    ComponentSummary,
+    IsoDate,
+)
 from gridcore.auth import Principal, Role, require_role
 from gridcore.cases import OPEN_STATES, event_class
 from gridcore.chiefs import assignments_on, cells_of_chief
 from gridcore.errors import PermissionDeniedError
+from gridcore.maps import Basemap, geometry_to_basemap
 
 router = APIRouter(prefix="/v1", tags=["chiefs 街巷长"])
 
@@ -54,8 +63,12 @@ def chief_view(store, chief_id: str, *, on: dt.date, now: dt.datetime) -> ChiefV
         )
         for c in cases
     ]
+    comps = store.components_in_cells(cells)
+    comps = comps[comps["status"] != "移除"]
+    components = [ComponentSummary(**r) for r in
+                  comps.drop(columns=["dept_code"]).to_dict(orient="records")]
     return ChiefView(chief=ChiefPublic(**chief), on=on, alleys=alleys, cells=cells,
-                     open_cases=summaries)
+                     components=components, open_cases=summaries)
 
 
 @router.get("/chiefs", response_model=list[ChiefPublic], summary="List chiefs (街巷长)")
@@ -109,11 +122,14 @@ def view_geojson(
     now: NowDep,
     on: Annotated[IsoDate | None, Query(description="Day to read assignments for "
                                                     "(YYYY-MM-DD); default today.")] = None,
+    basemap: Annotated[Basemap, Query(
+        description="osm: WGS84; gaode: every geometry shifted to GCJ-02")] = Basemap.OSM,
 ) -> JSONResponse:
-    """Return a chief's grids as a GeoJSON FeatureCollection (WGS84).
+    """Return a chief's grids as a GeoJSON FeatureCollection (WGS84, or GCJ-02 for Gaode).
 
-    Features are the chief's cells (``kind`` = ``cell``) and the open cases in them
-    (``kind`` = ``case``, with ``deadline_status`` green/yellow/red).
+    Features are the chief's cells (``kind`` = ``cell``), the components in them
+    (``kind`` = ``component``) and the open cases in them (``kind`` = ``case``, with
+    ``deadline_status`` green/yellow/red).
     """
     _check_may_read(principal, chief_id)
     v = chief_view(store, chief_id, on=on or now.date(), now=now)
@@ -125,12 +141,23 @@ def view_geojson(
     ]
     features += [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
+         "properties": {"kind": "component", **c.model_dump(exclude={"lon", "lat"})}}
+        for c in v.components
+    ]
+    features += [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
          "properties": {"kind": "case", "id": c.id, "state": c.state.value,
                         "event_class": c.event_class, "event_class_name": c.event_class_name,
                         "cell_code": c.cell_code, "deadline": c.deadline.isoformat(),
                         "deadline_status": c.deadline_status.value}}
         for c in v.open_cases
     ]
+    if basemap is Basemap.GAODE:
+        geoms = geometry_to_basemap(
+            np.array([shapely.geometry.shape(f["geometry"]) for f in features], dtype=object),
+            basemap=basemap)
+        for f, g in zip(features, geoms, strict=True):
+            f["geometry"] = shapely.geometry.mapping(g)
     return JSONResponse({"type": "FeatureCollection", "features": features,
                          "chief": v.chief.model_dump(), "on": v.on.isoformat()},
                         media_type="application/geo+json")

@@ -1,4 +1,4 @@
-"""Map pages for people (Chinese labels): the supervisor's map at ``/``.
+"""Map pages for people (Chinese labels): the supervisor's map ``/``, the chief's ``/chief``.
 
 The pages and the grid layer they draw are public; anything about cases, people or
 components is fetched with the token the user types in (kept in the browser only).
@@ -63,3 +63,14 @@ def supervisor_page(
     """Return the supervisor's map: the grid, click to see a cell, report with a token."""
     b = (basemap or Basemap.parse(settings.basemap)).value
     return render_page("gridcore 监督员地图", "supervisor_side.html", "supervisor.js", basemap=b)
+
+
+@router.get("/chief", response_class=HTMLResponse,
+            summary="The street-and-alley chief's map page (data need a chief's token)")
+def chief_page(
+    settings: SettingsDep,
+    basemap: Annotated[Basemap | None, Query(description="osm or gaode")] = None,
+) -> str:
+    """Return the chief's map: their cells, components and open cases by deadline colour."""
+    b = (basemap or Basemap.parse(settings.basemap)).value
+    return render_page("gridcore 街巷长地图", "chief_side.html", "chief.js", basemap=b)

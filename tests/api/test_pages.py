@@ -45,3 +45,42 @@ def test_supervisor_map_draws_the_grid_and_click_shows_the_cell(live_server, bro
     assert shown == expected
     time.sleep(0.5)
     assert js_errors(browser) == []
+
+
+def test_chief_map_shows_only_own_cells_components_and_cases(live_server, browser, store_copy):
+    import httpx
+
+    token = store_copy.create_token(role="chief", name="张丽", subject="c001")
+    supervisor = store_copy.create_token(role="supervisor", name="王")
+    view = httpx.get(live_server.url + "/v1/chiefs/me/view",
+                     headers={"Authorization": f"Bearer {token}"}).json()
+    assert view["cells"] and view["components"]
+    # a case in the chief's first cell, so the map has one to colour
+    cell = httpx.get(live_server.url + f"/v1/cells/{view['cells'][0]}",
+                     headers={"Authorization": f"Bearer {supervisor}"}).json()
+    import shapely
+
+    p = shapely.geometry.shape(cell["geometry"]).representative_point()
+    r = httpx.post(live_server.url + "/v1/cases",
+                   headers={"Authorization": f"Bearer {supervisor}"},
+                   json={"lon": p.x, "lat": p.y, "crs": "wgs84", "event_class": "0506",
+                         "description": "共享单车堆放"})
+    assert r.status_code == 201, r.text
+
+    browser.get(live_server.url + "/chief")
+    browser.execute_script(f"localStorage.setItem('gridcore-token', '{token}');")
+    browser.get(live_server.url + "/chief")
+    body = _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body")
+                 if d.find_element(By.TAG_NAME, "body").get_attribute("data-cells-drawn")
+                 else False)
+    assert int(body.get_attribute("data-cells-drawn")) == len(view["cells"])
+    assert int(body.get_attribute("data-components-drawn")) == len(view["components"])
+    assert int(body.get_attribute("data-cases-drawn")) == 1
+    assert browser.find_element(By.ID, "chief-name").text == view["chief"]["name"]
+    assert browser.find_elements(By.CSS_SELECTOR, "path.case-marker")
+    assert js_errors(browser) == []
+    # another chief's grids stay closed to this token
+    other = httpx.get(live_server.url + "/v1/chiefs/c002/view",
+                      headers={"Authorization": f"Bearer {token}"})
+    assert other.status_code == 403
+    assert other.headers["content-type"] == "application/problem+json"
