@@ -10,10 +10,13 @@ import pytest
 import shapely
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def run(*args, db):
-    env = dict(os.environ, GRIDCORE_DB=str(db))
+    env = dict(os.environ, GRIDCORE_DB=str(db), PYTHONPATH=ROOT)
     return subprocess.run([sys.executable, "-m", "gridcore.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def test_cell_by_code_and_by_coordinate(env_db, city):
