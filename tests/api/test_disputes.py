@@ -65,35 +65,73 @@ def _street_chiefs(store):
     )
 
 
-@pytest.fixture
-def clock():
-    return {"now": T0}
+_CLOCK = {"now": T0}
+_DISPUTE_TABLES = (
+    "dispute_steps",
+    "dispute_meetings",
+    "dispute_departments",
+    "dispute_parties",
+    "dispute_tasks",
+    "dispute_overrides",
+)
 
 
-@pytest.fixture
-def api(store_copy, clock):
+@pytest.fixture(scope="module")
+def _app(city_db, tmp_path_factory):
+    """One app per module on a private copy of the sample store (start-up takes seconds)."""
+    import sqlite3
+
     from api.main import create_app
     from api.routes import disputes as disputes_routes
     from api.settings import Settings
+    from gridcore.store import SQLiteStore
 
-    store_copy.save_roster(_street_chiefs(store_copy))
+    path = tmp_path_factory.mktemp("disputes_api") / "city.db"
+    src = sqlite3.connect(city_db)
+    with sqlite3.connect(path) as out:
+        src.backup(out)
+    src.close()
+    store = SQLiteStore(path)
+    store.save_roster(_street_chiefs(store))
     tokens = {
-        "admin": store_copy.create_token(role="admin", name="管理员"),
-        "dispatcher": store_copy.create_token(role="dispatcher", name="指挥中心"),
-        "supervisor": store_copy.create_token(role="supervisor", name="王监督员"),
+        "admin": store.create_token(role="admin", name="管理员"),
+        "dispatcher": store.create_token(role="dispatcher", name="指挥中心"),
+        "supervisor": store.create_token(role="supervisor", name="王监督员"),
         # street offices act through their street-and-alley chiefs (街巷长)
-        "GW": store_copy.create_token(role="chief", name="广安门外街道", subject="gw01"),
-        "TPQ": store_copy.create_token(role="chief", name="太平桥街道", subject="tpq01"),
-        "DC1": store_copy.create_token(role="chief", name="东华门街道", subject="dc01"),
-        "FTZF": store_copy.create_token(role="department", name="丰台城管", subject=FTZF),
+        "GW": store.create_token(role="chief", name="广安门外街道", subject="gw01"),
+        "TPQ": store.create_token(role="chief", name="太平桥街道", subject="tpq01"),
+        "DC1": store.create_token(role="chief", name="东华门街道", subject="dc01"),
+        "FTZF": store.create_token(role="department", name="丰台城管", subject=FTZF),
     }
-    app = create_app(Settings(db=store_copy.path, build_if_empty=False))
+    app = create_app(Settings(db=path, build_if_empty=False))
     if not any(getattr(r, "path", "").startswith("/v1/disputes") for r in app.routes):
         app.include_router(disputes_routes.router)  # until api/main.py lists the router
-    app.dependency_overrides[get_now] = lambda: clock["now"]
+    app.dependency_overrides[get_now] = lambda: _CLOCK["now"]
     with TestClient(app) as client:
         client.tokens = tokens
+        client.store = store
         yield client
+    store.close()
+
+
+@pytest.fixture
+def clock():
+    _CLOCK["now"] = T0
+    return _CLOCK
+
+
+@pytest.fixture
+def api(_app, clock):
+    """The module's client, with no joint task or override left from another test."""
+    with _app.store.transaction() as c:
+        for table in _DISPUTE_TABLES:
+            c.execute(f"DELETE FROM {table}")
+    return _app
+
+
+@pytest.fixture
+def store_copy(_app):
+    return _app.store
 
 
 def _h(api, who):
