@@ -222,8 +222,17 @@ def test_open_is_idempotent_and_not_joint_is_refused(api, frame, clock):
         ),
         422,
     )
-    _problem(api.post("/v1/disputes", json=_case(_straddling(frame)), headers=_h(api, "FTZF")), 403)
+    for who in ("FTZF", "DC1"):  # a department; a street office of neither side
+        r = api.post("/v1/disputes", json=_case(_straddling(frame)), headers=_h(api, who))
+        _problem(r, 403)
     assert _count(api) == 1
+
+
+def test_a_street_office_opening_is_the_receiving_side(api, frame):
+    r = api.post("/v1/disputes", json=_case(_straddling(frame)), headers=_h(api, "GW"))
+    task = r.json()["task"]
+    assert r.status_code == 201 and task["lead_code"] == XC and task["lead_rule"] == "receiving"
+    assert {p["code"]: p["role"] for p in task["parties"]} == {XC: "receiving", FT: "whistled"}
 
 
 BAD = [
