@@ -82,6 +82,16 @@ def _clean(value):
     return value
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method any route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.url.path):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     """Install the handlers on ``app``."""
 
@@ -110,9 +120,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"),
-                       str(exc.detail), instance=request.url.path,
-                       headers=getattr(exc, "headers", None))
+                       str(exc.detail), instance=request.url.path, headers=headers)
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError):
