@@ -328,7 +328,7 @@ def open_dispute(
     )
     if not opened:
         response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/v1/disputes/{task.id}"
+    response.headers["Location"] = f"/v1/disputes/tasks/{task.id}"
     return DisputeOpened(opened=opened, parties=_shares(s), task=task_to_public(task, now))
 
 
@@ -379,11 +379,11 @@ def open_from_case(
     )
     if not opened:
         response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/v1/disputes/{task.id}"
+    response.headers["Location"] = f"/v1/disputes/tasks/{task.id}"
     return DisputeOpened(opened=opened, parties=_shares(s), task=task_to_public(task, now))
 
 
-@router.get("", response_model=list[DisputePublic], summary="List joint tasks (联合任务列表)")
+@router.get("/tasks", response_model=list[DisputePublic], summary="List joint tasks (联合任务列表)")
 def list_disputes(
     store: StoreDep,
     principal: PrincipalDep,
@@ -496,7 +496,7 @@ def border_of(
     }
 
 
-@router.get("/{task_id}", response_model=DisputePublic, summary="Read a joint task")
+@router.get("/tasks/{task_id}", response_model=DisputePublic, summary="Read a joint task")
 def read_dispute(
     task_id: _ID, store: StoreDep, principal: PrincipalDep, now: NowDep
 ) -> DisputePublic:
@@ -506,7 +506,7 @@ def read_dispute(
     return task_to_public(task, now)
 
 
-@router.get("/{task_id}/border", summary="The parties' shared border, GeoJSON")
+@router.get("/tasks/{task_id}/border", summary="The parties' shared border, GeoJSON")
 def task_border(
     task_id: _ID, store: StoreDep, city: CityDep, principal: PrincipalDep, now: NowDep
 ) -> dict[str, Any]:
@@ -521,7 +521,7 @@ def task_border(
     }
 
 
-@router.post("/{task_id}/check-in", response_model=DisputePublic, summary="Check in (接哨)")
+@router.post("/tasks/{task_id}/check-in", response_model=DisputePublic, summary="Check in (接哨)")
 def check_in(
     task_id: _ID, body: DisputeCheckInCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
 ) -> DisputePublic:
@@ -537,7 +537,9 @@ def check_in(
 
 
 @router.post(
-    "/{task_id}/departments", response_model=DisputePublic, summary="Whistle a department (吹哨)"
+    "/tasks/{task_id}/departments",
+    response_model=DisputePublic,
+    summary="Whistle a department (吹哨)",
 )
 def call_department(
     task_id: _ID,
@@ -566,7 +568,7 @@ def call_department(
 
 
 @router.post(
-    "/{task_id}/departments/{department_code}/report",
+    "/tasks/{task_id}/departments/{department_code}/report",
     response_model=DisputePublic,
     summary="A department reports in (报到)",
 )
@@ -592,7 +594,9 @@ def department_report(
 
 
 @router.post(
-    "/{task_id}/meetings", response_model=DisputePublic, summary="Hold a joint meeting (联席会议)"
+    "/tasks/{task_id}/meetings",
+    response_model=DisputePublic,
+    summary="Hold a joint meeting (联席会议)",
 )
 def hold_meeting(
     task_id: _ID, body: DisputeMeetingCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
@@ -617,7 +621,7 @@ def hold_meeting(
 
 
 @router.post(
-    "/{task_id}/agreement",
+    "/tasks/{task_id}/agreement",
     response_model=DisputePublic,
     summary="Agree the division of labour and the deadline (分工, 时限)",
 )
@@ -646,7 +650,9 @@ def agree(
 
 
 @router.post(
-    "/{task_id}/reports", response_model=DisputePublic, summary="Report on a side's part (反馈)"
+    "/tasks/{task_id}/reports",
+    response_model=DisputePublic,
+    summary="Report on a side's part (反馈)",
 )
 def report(
     task_id: _ID, body: DisputeReportCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
@@ -662,7 +668,9 @@ def report(
     )
 
 
-@router.post("/{task_id}/close", response_model=DisputePublic, summary="Close jointly (联合办结)")
+@router.post(
+    "/tasks/{task_id}/close", response_model=DisputePublic, summary="Close jointly (联合办结)"
+)
 def close(
     task_id: _ID, body: DisputeCloseCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
 ) -> DisputePublic:

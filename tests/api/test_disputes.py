@@ -164,7 +164,7 @@ def _case(geom, **extra):
 
 
 def _count(api):
-    return len(api.get("/v1/disputes", headers=_h(api, "admin")).json())
+    return len(api.get("/v1/disputes/tasks", headers=_h(api, "admin")).json())
 
 
 def test_screen_answers_without_opening(api, frame):
@@ -203,7 +203,9 @@ def test_open_is_idempotent_and_not_joint_is_refused(api, frame, clock):
     )
     assert r.status_code == 201, r.text
     task = r.json()["task"]
-    assert r.json()["opened"] is True and r.headers["location"] == f"/v1/disputes/{task['id']}"
+    assert (
+        r.json()["opened"] is True and r.headers["location"] == f"/v1/disputes/tasks/{task['id']}"
+    )
     assert {p["code"]: p["role"] for p in task["parties"]} == {XC: "receiving", FT: "whistled"}
     assert task["lead_code"] == XC and task["lead_rule"] == "receiving"
     clock["now"] = T0 + 2 * H
@@ -296,15 +298,15 @@ def test_malformed_json_and_no_token(api):
     )
     _problem(r, 400, 422)
     _problem(api.post("/v1/disputes/screen", json={}), 401)
-    _problem(api.get("/v1/disputes/jt-0000000000000000", headers=_h(api, "admin")), 404)
-    _problem(api.get("/v1/disputes/nope", headers=_h(api, "admin")), 422)
+    _problem(api.get("/v1/disputes/tasks/jt-0000000000000000", headers=_h(api, "admin")), 404)
+    _problem(api.get("/v1/disputes/tasks/nope", headers=_h(api, "admin")), 422)
 
 
 def test_the_joint_task_over_http(api, frame, clock):
     task = api.post(
         "/v1/disputes", json=_case(_straddling(frame), receiving_code=XC), headers=_h(api, "GW")
     ).json()["task"]
-    url = f"/v1/disputes/{task['id']}"
+    url = f"/v1/disputes/tasks/{task['id']}"
 
     def step(who, path, body=None, at=None):
         clock["now"] = at or clock["now"] + H
@@ -393,7 +395,7 @@ def test_who_sees_which_tasks(api, frame, clock):
     ).json()["task"]["id"]
 
     def ids(who, q=""):
-        return [t["id"] for t in api.get("/v1/disputes" + q, headers=_h(api, who)).json()]
+        return [t["id"] for t in api.get("/v1/disputes/tasks" + q, headers=_h(api, who)).json()]
 
     assert ids("admin") == [a] and ids("dispatcher") == [a]
     assert ids("GW") == [a] and ids("TPQ") == [a] and ids("supervisor") == [a]
@@ -402,8 +404,8 @@ def test_who_sees_which_tasks(api, frame, clock):
     assert ids("admin", f"?street={GW}&status=open") == [a]
     assert ids("admin", "?status=closed") == []
     assert ids("GW", f"?district={DC}") == []
-    _problem(api.get("/v1/disputes?status=lost", headers=_h(api, "admin")), 422)
-    _problem(api.get("/v1/disputes?district=12", headers=_h(api, "admin")), 422)
+    _problem(api.get("/v1/disputes/tasks?status=lost", headers=_h(api, "admin")), 422)
+    _problem(api.get("/v1/disputes/tasks?district=12", headers=_h(api, "admin")), 422)
 
 
 def test_shared_border_as_geojson(api, frame):
@@ -414,7 +416,7 @@ def test_shared_border_as_geojson(api, frame):
     task = api.post("/v1/disputes", json=_case(_straddling(frame)), headers=_h(api, "GW")).json()[
         "task"
     ]
-    tb = api.get(f"/v1/disputes/{task['id']}/border", headers=_h(api, "TPQ")).json()
+    tb = api.get(f"/v1/disputes/tasks/{task['id']}/border", headers=_h(api, "TPQ")).json()
     assert geod.geometry_length(shape(tb["geometry"])) == pytest.approx(
         geod.geometry_length(shape(r.json()["geometry"])), rel=1e-6
     )
