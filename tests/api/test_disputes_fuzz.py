@@ -13,7 +13,6 @@ def fuzz_app(tmp_path_factory, city_db):
     import sqlite3
 
     from api.main import create_app
-    from api.routes import disputes as disputes_routes
     from api.settings import Settings
     from gridcore.store import SQLiteStore
 
@@ -26,8 +25,6 @@ def fuzz_app(tmp_path_factory, city_db):
     token = store.create_token(role="admin", name="fuzz")
     store.close()
     app = create_app(Settings(db=path, build_if_empty=False))
-    if not any(getattr(r, "path", "").startswith("/v1/disputes") for r in app.routes):
-        app.include_router(disputes_routes.router)
     with TestClient(app):  # runs the lifespan: store and city on app.state
         yield app, token
 
