@@ -1020,11 +1020,19 @@ def screen_incident(
 
     Examples
     --------
-    ::
+    Two neighbouring districts meeting at longitude 116.35, and a phone position 5 m
+    east of their line with a 20 m accuracy:
 
-        s = screen_incident({"type": "Point", "coordinates": [116.35, 39.87]}, divisions,
-                                crs="wgs84", accuracy_m=20)
-        s.joint, [(p.code, round(p.share, 3)) for p in s.parties]
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> divisions = gpd.GeoDataFrame(
+    ...     {"code": ["110102", "110106"], "name": ["西城区", "丰台区"]},
+    ...     geometry=[box(116.34, 39.86, 116.35, 39.88), box(116.35, 39.86, 116.36, 39.88)],
+    ...     crs=4326)
+    >>> s = screen_incident({"type": "Point", "coordinates": [116.350059, 39.87]}, divisions,
+    ...                     crs="wgs84", accuracy_m=20)
+    >>> s.joint, [(p.code, round(p.share, 2)) for p in s.parties]
+    (True, [('110106', 0.66), ('110102', 0.34)])
     """
     screener = DisputeScreener(divisions, level=level, overrides=overrides, limits=limits)
     return screener.screen_one(geometry, crs=crs, accuracy_m=accuracy_m, on=on)

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from shapely.geometry import mapping
-from starlette.convertors import Convertor, register_url_convertor
 
 from api.deps import CityDep, PrincipalDep, StoreDep
 from api.schemas import (
@@ -63,21 +62,6 @@ _OPENERS = {"supervisor", "dispatcher", "chief", "admin"}
 _ID = Annotated[str, Path(pattern=r"^jt-[0-9a-f]{16}$", description="Joint task id.")]
 
 
-class _TaskIdConvertor(Convertor):
-    """Match joint task ids only, so /v1/disputes/screen is never read as a task id."""
-
-    regex = "jt-[0-9a-f]{16}"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("jtid", _TaskIdConvertor())
-
-
 def get_now() -> dt.datetime:
     """Return the clock of joint tasks (tests override this dependency)."""
     return dt.datetime.now(dt.UTC)
@@ -94,8 +78,11 @@ _screeners: dict[tuple, DisputeScreener] = {}
 def _screener(city: Any, store: Any, level: DisputeLevel | str) -> DisputeScreener:
     """Return the screener of a city, level and set of overrides (built once, reused)."""
     overrides = store.dispute_overrides()
-    key = (id(city.divisions), str(level), tuple((o.id, o.valid_from, o.valid_to, o.assigned_code)
-                                                 for o in overrides))
+    key = (
+        id(city.divisions),
+        str(level),
+        tuple((o.id, o.valid_from, o.valid_to, o.assigned_code) for o in overrides),
+    )
     if key not in _screeners:
         if len(_screeners) > 32:
             _screeners.clear()
@@ -128,8 +115,9 @@ def _scope(store: Any, principal: Any, now: dt.datetime) -> set[str] | str:
     if role == "chief":
         from gridcore.chiefs import cells_of_chief
 
-        cells = cells_of_chief(subject, store.load_roster().assignments,
-                               alley_cells=store.alley_cells(), on=now.date())
+        cells = cells_of_chief(
+            subject, store.load_roster().assignments, alley_cells=store.alley_cells(), on=now.date()
+        )
         return {str(c)[:9] for c in cells}
     return set()
 
@@ -155,8 +143,9 @@ def _check_can_read(store: Any, principal: Any, task: JointTask, now: dt.datetim
     )
 
 
-def _acting_party(store: Any, principal: Any, task: JointTask, body: DisputeActAs,
-                  now: dt.datetime) -> str:
+def _acting_party(
+    store: Any, principal: Any, task: JointTask, body: DisputeActAs, now: dt.datetime
+) -> str:
     """Return the party the caller acts for: the one asked for, if the caller may."""
     scope = _scope(store, principal, now)
     if body.party_code is not None:
@@ -172,8 +161,9 @@ def _acting_party(store: Any, principal: Any, task: JointTask, body: DisputeActA
     mine = [p for p in task.party_codes if any(_same_branch(s, p) for s in scope)]
     if len(mine) != 1:
         raise PermissionDeniedError(
-            f"you are not party to joint task {task.id}" if not mine else
-            "you are on the branch of several parties: say which with party_code"
+            f"you are not party to joint task {task.id}"
+            if not mine
+            else "you are on the branch of several parties: say which with party_code"
         )
     return mine[0]
 
@@ -189,40 +179,71 @@ def _shares(s: Screening) -> list[DisputePartyShare]:
 
 def _override_public(o: Any) -> DisputeOverrideApplied:
     return DisputeOverrideApplied(
-        id=o.id, name=o.name, assigned_code=o.assigned_code, share=o.share,
-        agreed_by=list(o.agreed_by), valid_from=o.valid_from, valid_to=o.valid_to,
+        id=o.id,
+        name=o.name,
+        assigned_code=o.assigned_code,
+        share=o.share,
+        agreed_by=list(o.agreed_by),
+        valid_from=o.valid_from,
+        valid_to=o.valid_to,
     )
 
 
 def task_to_public(task: JointTask, now: dt.datetime) -> DisputePublic:
     """Assemble the public view of a joint task."""
     return DisputePublic(
-        id=task.id, level=task.level.value, event_class=task.event_class,
-        description=task.description, status=task.status.value, lead_code=task.lead_code,
+        id=task.id,
+        level=task.level.value,
+        event_class=task.event_class,
+        description=task.description,
+        status=task.status.value,
+        lead_code=task.lead_code,
         lead_rule=task.lead_rule.value,
         parties=[
-            dict(code=p.code, name=p.name, share=p.share, role=p.role.value,
-                 lead=p.code == task.lead_code, checked_in_at=p.checked_in_at, part=p.part,
-                 done_at=p.done_at)
+            dict(
+                code=p.code,
+                name=p.name,
+                share=p.share,
+                role=p.role.value,
+                lead=p.code == task.lead_code,
+                checked_in_at=p.checked_in_at,
+                part=p.part,
+                done_at=p.done_at,
+            )
             for p in task.parties
         ],
         departments=[vars(d) for d in task.departments],
         meetings=[dict(vars(m), attendees=list(m.attendees)) for m in task.meetings],
-        deadline=task.deadline, overdue=task.is_overdue(now), opened_at=task.opened_at,
-        opened_by=task.opened_by, closed_at=task.closed_at,
+        deadline=task.deadline,
+        overdue=task.is_overdue(now),
+        opened_at=task.opened_at,
+        opened_by=task.opened_by,
+        closed_at=task.closed_at,
         overrides=[_override_public(o) for o in task.overrides],
         geometry=mapping(task.geometry),
         history=[
-            dict(at=s.at, actor=s.actor, party_code=s.party_code, action=s.action.value,
-                 detail=s.detail)
+            dict(
+                at=s.at,
+                actor=s.actor,
+                party_code=s.party_code,
+                action=s.action.value,
+                detail=s.detail,
+            )
             for s in task.history
         ],
     )
 
 
-def _act(store: Any, principal: Any, now: dt.datetime, task_id: str,
-         body: DisputeActAs, step: Callable[[JointTask, str], Any]) -> DisputePublic:
+def _act(
+    store: Any,
+    principal: Any,
+    now: dt.datetime,
+    task_id: str,
+    body: DisputeActAs,
+    step: Callable[[JointTask, str], Any],
+) -> DisputePublic:
     """Load, check the caller, apply one step and store it, all in one transaction."""
+
     def change(task: JointTask) -> None:
         _check_can_read(store, principal, task, now)
         step(task, _acting_party(store, principal, task, body, now))
@@ -233,51 +254,103 @@ def _act(store: Any, principal: Any, now: dt.datetime, task_id: str,
 # --------------------------------------------------------------------------- routes
 
 
-@router.post("/screen", response_model=DisputeScreenPublic,
-             summary="Screen an incident for a cross-boundary case (跨界研判)")
-def screen(body: DisputeScreenCreate, store: StoreDep, city: CityDep,
-           principal: PrincipalDep) -> DisputeScreenPublic:
+@router.post(
+    "/screen",
+    response_model=DisputeScreenPublic,
+    summary="Screen an incident for a cross-boundary case (跨界研判)",
+)
+def screen(
+    body: DisputeScreenCreate, store: StoreDep, city: CityDep, principal: PrincipalDep
+) -> DisputeScreenPublic:
     """Every side the incident touches and its share; opens nothing."""
     s = _screen(body, city, store)
     return DisputeScreenPublic(
-        joint=s.joint, parties=_shares(s), level=s.level.value, kind=s.kind.value,
-        measure_unit=s.measure_unit, outside_share=s.outside_share,
+        joint=s.joint,
+        parties=_shares(s),
+        level=s.level.value,
+        kind=s.kind.value,
+        measure_unit=s.measure_unit,
+        outside_share=s.outside_share,
         overrides=[_override_public(o) for o in s.overrides],
     )
 
 
-@router.post("", response_model=DisputeOpened, status_code=status.HTTP_201_CREATED,
-             summary="Open the joint task of a cross-boundary case (跨区吹哨)",
-             responses={200: {"description": "The same incident joined its open task"},
-                        409: {"description": "Not a cross-boundary case: one side holds it all"}})
-def open_dispute(body: DisputeCreate, store: StoreDep, city: CityDep,
-                 principal: PrincipalDep, now: NowDep, response: Response) -> DisputeOpened:
-    """Open one joint task for every side; the same incident again joins the open task."""
+@router.post(
+    "",
+    response_model=DisputeOpened,
+    status_code=status.HTTP_201_CREATED,
+    summary="Open the joint task of a cross-boundary case (跨区吹哨)",
+    responses={
+        200: {"description": "The same incident joined its open task"},
+        409: {"description": "Not a cross-boundary case: one side holds it all"},
+    },
+)
+def open_dispute(
+    body: DisputeCreate,
+    store: StoreDep,
+    city: CityDep,
+    principal: PrincipalDep,
+    now: NowDep,
+    response: Response,
+) -> DisputeOpened:
+    """Open one joint task for every side; the same incident again joins the open task.
+
+    A street office (a chief's token) opening it is the receiving side (接诉方) unless the
+    body names another party; it may open only what touches its own side.
+    """
     if _role(principal) not in _OPENERS:
         raise PermissionDeniedError(
             f"role {_role(principal)!r} may not open joint tasks; allowed: "
             + ", ".join(sorted(_OPENERS))
         )
     s = _screen(body, city, store)
+    receiving = body.receiving_code
+    scope = _scope(store, principal, now)
+    if scope != _ALL and _role(principal) == "chief" and s.joint:
+        # a street office opens what touches its own side, and is the receiving side
+        mine = [c for c in s.codes if any(_same_branch(c, m) for m in scope)]
+        if not mine:
+            raise PermissionDeniedError(
+                f"the incident lies in {', '.join(s.codes)}; a street office opens joint "
+                "tasks of its own side (report it as a case instead)"
+            )
+        if receiving is None and len(mine) == 1:
+            receiving = mine[0]
     task, opened = store.open_dispute(
-        s, event_class=body.event_class, description=body.description,
-        opened_by=principal.name, at=now, receiving_code=body.receiving_code,
-        window=JOIN_WINDOW, min_overlap=JOIN_MIN_OVERLAP,
+        s,
+        event_class=body.event_class,
+        description=body.description,
+        opened_by=principal.name,
+        at=now,
+        receiving_code=receiving,
+        window=JOIN_WINDOW,
+        min_overlap=JOIN_MIN_OVERLAP,
     )
     if not opened:
         response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/v1/disputes/{task.id}"
+    response.headers["Location"] = f"/v1/disputes/tasks/{task.id}"
     return DisputeOpened(opened=opened, parties=_shares(s), task=task_to_public(task, now))
 
 
-@router.post("/from-case/{case_id}", response_model=DisputeOpened,
-             status_code=status.HTTP_201_CREATED,
-             summary="Open the joint task of an existing case (案卷转跨区吹哨)",
-             responses={200: {"description": "The case joined its open joint task"},
-                        409: {"description": "Not a cross-boundary case"}})
-def open_from_case(case_id: Annotated[int, Path(ge=1, le=2**62)], body: DisputeFromCaseCreate,
-                   store: StoreDep, city: CityDep, principal: PrincipalDep, now: NowDep,
-                   response: Response) -> DisputeOpened:
+@router.post(
+    "/from-case/{case_id}",
+    response_model=DisputeOpened,
+    status_code=status.HTTP_201_CREATED,
+    summary="Open the joint task of an existing case (案卷转跨区吹哨)",
+    responses={
+        200: {"description": "The case joined its open joint task"},
+        409: {"description": "Not a cross-boundary case"},
+    },
+)
+def open_from_case(
+    case_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: DisputeFromCaseCreate,
+    store: StoreDep,
+    city: CityDep,
+    principal: PrincipalDep,
+    now: NowDep,
+    response: Response,
+) -> DisputeOpened:
     """Screen a reported case's position; if it is joint, open (or join) its joint task."""
     if _role(principal) not in _OPENERS - {"supervisor"}:
         raise PermissionDeniedError(
@@ -285,34 +358,45 @@ def open_from_case(case_id: Annotated[int, Path(ge=1, le=2**62)], body: DisputeF
         )
     case = store.get_case(case_id)
     screen_body = DisputeScreenCreate(
-        geometry={"type": "Point", "coordinates": [case.lon, case.lat]}, crs="wgs84",
-        accuracy_m=body.accuracy_m, level=body.level,
+        geometry={"type": "Point", "coordinates": [case.lon, case.lat]},
+        crs="wgs84",
+        accuracy_m=body.accuracy_m,
+        level=body.level,
     )
     s = _screen(screen_body, city, store)
     receiving = body.receiving_code
     if receiving is None and case.street_code:
         receiving = next((c for c in s.codes if _same_branch(c, case.street_code)), None)
     task, opened = store.open_dispute(
-        s, event_class=case.event_class,
+        s,
+        event_class=case.event_class,
         description=body.description or f"案卷 {case.id}: {case.description}",
-        opened_by=principal.name, at=now, receiving_code=receiving,
-        window=JOIN_WINDOW, min_overlap=JOIN_MIN_OVERLAP,
+        opened_by=principal.name,
+        at=now,
+        receiving_code=receiving,
+        window=JOIN_WINDOW,
+        min_overlap=JOIN_MIN_OVERLAP,
     )
     if not opened:
         response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/v1/disputes/{task.id}"
+    response.headers["Location"] = f"/v1/disputes/tasks/{task.id}"
     return DisputeOpened(opened=opened, parties=_shares(s), task=task_to_public(task, now))
 
 
-@router.get("", response_model=list[DisputePublic], summary="List joint tasks (联合任务列表)")
+@router.get("/tasks", response_model=list[DisputePublic], summary="List joint tasks (联合任务列表)")
 def list_disputes(
-    store: StoreDep, principal: PrincipalDep, now: NowDep,
-    district: Annotated[str | None, Query(pattern=r"^[0-9]{6}$",
-                                          description="Party on this district's branch.")] = None,
-    street: Annotated[str | None, Query(pattern=r"^[0-9]{9}$",
-                                        description="Party on this street's branch.")] = None,
-    status_: Annotated[list[TaskStatus] | None, Query(alias="status",
-                                                      description="Only these statuses.")] = None,
+    store: StoreDep,
+    principal: PrincipalDep,
+    now: NowDep,
+    district: Annotated[
+        str | None, Query(pattern=r"^[0-9]{6}$", description="Party on this district's branch.")
+    ] = None,
+    street: Annotated[
+        str | None, Query(pattern=r"^[0-9]{9}$", description="Party on this street's branch.")
+    ] = None,
+    status_: Annotated[
+        list[TaskStatus] | None, Query(alias="status", description="Only these statuses.")
+    ] = None,
     level: Annotated[DisputeLevel | None, Query(description="Only this level.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
@@ -331,8 +415,9 @@ def list_disputes(
             kw["opened_by"], codes = principal.name, None
     tasks = store.list_disputes(party_codes=codes, limit=limit, offset=offset, **kw)
     if wanted and codes is None:
-        tasks = [t for t in tasks
-                 if all(any(_same_branch(w, p) for p in t.party_codes) for w in wanted)]
+        tasks = [
+            t for t in tasks if all(any(_same_branch(w, p) for p in t.party_codes) for w in wanted)
+        ]
     return [task_to_public(t, now) for t in tasks]
 
 
@@ -340,25 +425,44 @@ def list_disputes(
 def list_overrides(store: StoreDep, principal: PrincipalDep) -> list[dict[str, Any]]:
     """Every stored agreement that gives an area to one side."""
     return [
-        dict(id=o.id, name=o.name, level=str(getattr(o.level, "value", o.level)),
-             assigned_code=o.assigned_code, valid_from=o.valid_from.isoformat(),
-             valid_to=o.valid_to.isoformat() if o.valid_to else None,
-             agreed_by=list(o.agreed_by), buffer_m=o.buffer_m, geometry=mapping(o.geometry))
+        dict(
+            id=o.id,
+            name=o.name,
+            level=str(getattr(o.level, "value", o.level)),
+            assigned_code=o.assigned_code,
+            valid_from=o.valid_from.isoformat(),
+            valid_to=o.valid_to.isoformat() if o.valid_to else None,
+            agreed_by=list(o.agreed_by),
+            buffer_m=o.buffer_m,
+            geometry=mapping(o.geometry),
+        )
         for o in store.dispute_overrides()
     ]
 
 
-@router.post("/overrides", status_code=status.HTTP_201_CREATED,
-             summary="Record a responsibility override (admin)")
-def create_override(body: DisputeOverrideCreate, store: StoreDep, city: CityDep,
-                    principal: PrincipalDep) -> dict[str, str]:
+@router.post(
+    "/overrides",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a responsibility override (admin)",
+)
+def create_override(
+    body: DisputeOverrideCreate, store: StoreDep, city: CityDep, principal: PrincipalDep
+) -> dict[str, str]:
     """Store an agreement; it applies to screenings from valid_from on."""
     if _role(principal) != "admin":
         raise PermissionDeniedError("only an admin records responsibility overrides")
     geom = transform_geometry(geojson_to_geometry(body.geometry.model_dump()), src=body.crs.value)
-    o = Override(id=body.id, name=body.name, geometry=geom, level=body.level.value,
-                 assigned_code=body.assigned_code, valid_from=body.valid_from,
-                 valid_to=body.valid_to, agreed_by=tuple(body.agreed_by), buffer_m=body.buffer_m)
+    o = Override(
+        id=body.id,
+        name=body.name,
+        geometry=geom,
+        level=body.level.value,
+        assigned_code=body.assigned_code,
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
+        agreed_by=tuple(body.agreed_by),
+        buffer_m=body.buffer_m,
+    )
     if o.valid_to is not None and o.valid_to < o.valid_from:
         raise TransitionError("valid_to must not be before valid_from")
     DisputeScreener(city.divisions, level=o.level, overrides=[o])  # checks code and level
@@ -368,9 +472,16 @@ def create_override(body: DisputeOverrideCreate, store: StoreDep, city: CityDep,
 
 @router.get("/border", summary="The shared border of divisions, GeoJSON (共同边界)")
 def border_of(
-    city: CityDep, store: StoreDep, principal: PrincipalDep,
-    codes: Annotated[str, Query(pattern=r"^[0-9]{6,12}(,[0-9]{6,12}){1,9}$",
-                                description="Two or more codes of one level, comma-separated.")],
+    city: CityDep,
+    store: StoreDep,
+    principal: PrincipalDep,
+    codes: Annotated[
+        str,
+        Query(
+            pattern=r"^[0-9]{6,12}(,[0-9]{6,12}){1,9}$",
+            description="Two or more codes of one level, comma-separated.",
+        ),
+    ],
 ) -> dict[str, Any]:
     """Return the border the given divisions share, as a GeoJSON Feature (WGS84)."""
     code_list = codes.split(",")
@@ -378,42 +489,65 @@ def border_of(
     if level is None or any(len(c) != len(code_list[0]) for c in code_list):
         raise InvalidCodeError("give codes of one level: all 6, 9 or 12 digits")
     line = _screener(city, store, level).shared_border(code_list)
-    return {"type": "Feature", "geometry": _line_geojson(line),
-            "properties": {"codes": code_list, "level": level}}
+    return {
+        "type": "Feature",
+        "geometry": _line_geojson(line),
+        "properties": {"codes": code_list, "level": level},
+    }
 
 
-@router.get("/{task_id:jtid}", response_model=DisputePublic, summary="Read a joint task")
-def read_dispute(task_id: _ID, store: StoreDep, principal: PrincipalDep,
-                 now: NowDep) -> DisputePublic:
+@router.get("/tasks/{task_id}", response_model=DisputePublic, summary="Read a joint task")
+def read_dispute(
+    task_id: _ID, store: StoreDep, principal: PrincipalDep, now: NowDep
+) -> DisputePublic:
     """One joint task, with its whole history."""
     task = store.get_dispute(task_id)
     _check_can_read(store, principal, task, now)
     return task_to_public(task, now)
 
 
-@router.get("/{task_id:jtid}/border", summary="The parties' shared border, GeoJSON")
-def task_border(task_id: _ID, store: StoreDep, city: CityDep, principal: PrincipalDep,
-                now: NowDep) -> dict[str, Any]:
+@router.get("/tasks/{task_id}/border", summary="The parties' shared border, GeoJSON")
+def task_border(
+    task_id: _ID, store: StoreDep, city: CityDep, principal: PrincipalDep, now: NowDep
+) -> dict[str, Any]:
     """Return the border the task's parties share, as a GeoJSON Feature (WGS84)."""
     task = store.get_dispute(task_id)
     _check_can_read(store, principal, task, now)
     line = _screener(city, store, task.level.value).shared_border(list(task.party_codes))
-    return {"type": "Feature", "geometry": _line_geojson(line),
-            "properties": {"task_id": task.id, "codes": list(task.party_codes)}}
+    return {
+        "type": "Feature",
+        "geometry": _line_geojson(line),
+        "properties": {"task_id": task.id, "codes": list(task.party_codes)},
+    }
 
 
-@router.post("/{task_id:jtid}/check-in", response_model=DisputePublic, summary="Check in (接哨)")
-def check_in(task_id: _ID, body: DisputeCheckInCreate, store: StoreDep,
-             principal: PrincipalDep, now: NowDep) -> DisputePublic:
+@router.post("/tasks/{task_id}/check-in", response_model=DisputePublic, summary="Check in (接哨)")
+def check_in(
+    task_id: _ID, body: DisputeCheckInCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
+) -> DisputePublic:
     """Check a side in: it acknowledges the whistle and joins the work."""
-    return _act(store, principal, now, task_id, body,
-                lambda t, p: t.check_in(p, actor=principal.name, at=now))
+    return _act(
+        store,
+        principal,
+        now,
+        task_id,
+        body,
+        lambda t, p: t.check_in(p, actor=principal.name, at=now),
+    )
 
 
-@router.post("/{task_id:jtid}/departments", response_model=DisputePublic,
-             summary="Whistle a department (吹哨)")
-def call_department(task_id: _ID, body: DisputeDepartmentCreate, store: StoreDep,
-                    principal: PrincipalDep, now: NowDep) -> DisputePublic:
+@router.post(
+    "/tasks/{task_id}/departments",
+    response_model=DisputePublic,
+    summary="Whistle a department (吹哨)",
+)
+def call_department(
+    task_id: _ID,
+    body: DisputeDepartmentCreate,
+    store: StoreDep,
+    principal: PrincipalDep,
+    now: NowDep,
+) -> DisputePublic:
     """Call a department on behalf of a side; it must then report (报到)."""
     from gridcore.cases import departments
 
@@ -423,20 +557,34 @@ def call_department(task_id: _ID, body: DisputeDepartmentCreate, store: StoreDep
             f"unknown department {body.department_code!r}; known: {', '.join(table.index)}"
         )
     name = body.department_name or str(table.loc[body.department_code, "name"])
-    return _act(store, principal, now, task_id, body,
-                lambda t, p: t.call_department(p, body.department_code, name,
-                                               actor=principal.name, at=now))
+    return _act(
+        store,
+        principal,
+        now,
+        task_id,
+        body,
+        lambda t, p: t.call_department(p, body.department_code, name, actor=principal.name, at=now),
+    )
 
 
-@router.post("/{task_id:jtid}/departments/{department_code}/report", response_model=DisputePublic,
-             summary="A department reports in (报到)")
-def department_report(task_id: _ID,
-                      department_code: Annotated[str, Path(min_length=1, max_length=40)],
-                      store: StoreDep, principal: PrincipalDep, now: NowDep) -> DisputePublic:
+@router.post(
+    "/tasks/{task_id}/departments/{department_code}/report",
+    response_model=DisputePublic,
+    summary="A department reports in (报到)",
+)
+def department_report(
+    task_id: _ID,
+    department_code: Annotated[str, Path(min_length=1, max_length=40)],
+    store: StoreDep,
+    principal: PrincipalDep,
+    now: NowDep,
+) -> DisputePublic:
     """Report a called department in (its own token, or an admin/dispatcher)."""
     role = _role(principal)
-    if not (role in ("admin", "dispatcher")
-            or (role == "department" and principal.subject == department_code)):
+    if not (
+        role in ("admin", "dispatcher")
+        or (role == "department" and principal.subject == department_code)
+    ):
         raise PermissionDeniedError(f"only department {department_code} reports itself in")
 
     def change(task: JointTask) -> None:
@@ -445,41 +593,93 @@ def department_report(task_id: _ID,
     return task_to_public(store.update_dispute(task_id, change), now)
 
 
-@router.post("/{task_id:jtid}/meetings", response_model=DisputePublic,
-             summary="Hold a joint meeting (联席会议)")
-def hold_meeting(task_id: _ID, body: DisputeMeetingCreate, store: StoreDep,
-                 principal: PrincipalDep, now: NowDep) -> DisputePublic:
+@router.post(
+    "/tasks/{task_id}/meetings",
+    response_model=DisputePublic,
+    summary="Hold a joint meeting (联席会议)",
+)
+def hold_meeting(
+    task_id: _ID, body: DisputeMeetingCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
+) -> DisputePublic:
     """Record a joint meeting: time, place, attendees, notes."""
-    return _act(store, principal, now, task_id, body,
-                lambda t, p: t.hold_meeting(p, meeting_at=body.meeting_at, place=body.place,
-                                            attendees=body.attendees, notes=body.notes,
-                                            actor=principal.name, at=now))
+    return _act(
+        store,
+        principal,
+        now,
+        task_id,
+        body,
+        lambda t, p: t.hold_meeting(
+            p,
+            meeting_at=body.meeting_at,
+            place=body.place,
+            attendees=body.attendees,
+            notes=body.notes,
+            actor=principal.name,
+            at=now,
+        ),
+    )
 
 
-@router.post("/{task_id:jtid}/agreement", response_model=DisputePublic,
-             summary="Agree the division of labour and the deadline (分工, 时限)")
-def agree(task_id: _ID, body: DisputeAgreementCreate, store: StoreDep,
-          principal: PrincipalDep, now: NowDep) -> DisputePublic:
+@router.post(
+    "/tasks/{task_id}/agreement",
+    response_model=DisputePublic,
+    summary="Agree the division of labour and the deadline (分工, 时限)",
+)
+def agree(
+    task_id: _ID,
+    body: DisputeAgreementCreate,
+    store: StoreDep,
+    principal: PrincipalDep,
+    now: NowDep,
+) -> DisputePublic:
     """Record who does what and the one shared deadline (by the lead)."""
-    return _act(store, principal, now, task_id, body,
-                lambda t, p: t.agree(p, division_of_labour=body.division_of_labour,
-                                     deadline=body.deadline, actor=principal.name, at=now))
+    return _act(
+        store,
+        principal,
+        now,
+        task_id,
+        body,
+        lambda t, p: t.agree(
+            p,
+            division_of_labour=body.division_of_labour,
+            deadline=body.deadline,
+            actor=principal.name,
+            at=now,
+        ),
+    )
 
 
-@router.post("/{task_id:jtid}/reports", response_model=DisputePublic,
-             summary="Report on a side's part (反馈)")
-def report(task_id: _ID, body: DisputeReportCreate, store: StoreDep,
-           principal: PrincipalDep, now: NowDep) -> DisputePublic:
+@router.post(
+    "/tasks/{task_id}/reports",
+    response_model=DisputePublic,
+    summary="Report on a side's part (反馈)",
+)
+def report(
+    task_id: _ID, body: DisputeReportCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
+) -> DisputePublic:
     """Report a side's progress; done=true when its part is finished."""
-    return _act(store, principal, now, task_id, body,
-                lambda t, p: t.report(p, text=body.text, done=body.done,
-                                      actor=principal.name, at=now))
+    return _act(
+        store,
+        principal,
+        now,
+        task_id,
+        body,
+        lambda t, p: t.report(p, text=body.text, done=body.done, actor=principal.name, at=now),
+    )
 
 
-@router.post("/{task_id:jtid}/close", response_model=DisputePublic,
-             summary="Close jointly (联合办结)")
-def close(task_id: _ID, body: DisputeCloseCreate, store: StoreDep,
-          principal: PrincipalDep, now: NowDep) -> DisputePublic:
+@router.post(
+    "/tasks/{task_id}/close", response_model=DisputePublic, summary="Close jointly (联合办结)"
+)
+def close(
+    task_id: _ID, body: DisputeCloseCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
+) -> DisputePublic:
     """Close the task jointly (the lead, once every side has reported done)."""
-    return _act(store, principal, now, task_id, body,
-                lambda t, p: t.close(p, actor=principal.name, at=now, note=body.note))
+    return _act(
+        store,
+        principal,
+        now,
+        task_id,
+        body,
+        lambda t, p: t.close(p, actor=principal.name, at=now, note=body.note),
+    )

@@ -65,35 +65,70 @@ def _street_chiefs(store):
     )
 
 
-@pytest.fixture
-def clock():
-    return {"now": T0}
+_CLOCK = {"now": T0}
+_DISPUTE_TABLES = (
+    "dispute_steps",
+    "dispute_meetings",
+    "dispute_departments",
+    "dispute_parties",
+    "dispute_tasks",
+    "dispute_overrides",
+)
 
 
-@pytest.fixture
-def api(store_copy, clock):
+@pytest.fixture(scope="module")
+def _app(city_db, tmp_path_factory):
+    """One app per module on a private copy of the sample store (start-up takes seconds)."""
+    import sqlite3
+
     from api.main import create_app
-    from api.routes import disputes as disputes_routes
     from api.settings import Settings
+    from gridcore.store import SQLiteStore
 
-    store_copy.save_roster(_street_chiefs(store_copy))
+    path = tmp_path_factory.mktemp("disputes_api") / "city.db"
+    src = sqlite3.connect(city_db)
+    with sqlite3.connect(path) as out:
+        src.backup(out)
+    src.close()
+    store = SQLiteStore(path)
+    store.save_roster(_street_chiefs(store))
     tokens = {
-        "admin": store_copy.create_token(role="admin", name="管理员"),
-        "dispatcher": store_copy.create_token(role="dispatcher", name="指挥中心"),
-        "supervisor": store_copy.create_token(role="supervisor", name="王监督员"),
+        "admin": store.create_token(role="admin", name="管理员"),
+        "dispatcher": store.create_token(role="dispatcher", name="指挥中心"),
+        "supervisor": store.create_token(role="supervisor", name="王监督员"),
         # street offices act through their street-and-alley chiefs (街巷长)
-        "GW": store_copy.create_token(role="chief", name="广安门外街道", subject="gw01"),
-        "TPQ": store_copy.create_token(role="chief", name="太平桥街道", subject="tpq01"),
-        "DC1": store_copy.create_token(role="chief", name="东华门街道", subject="dc01"),
-        "FTZF": store_copy.create_token(role="department", name="丰台城管", subject=FTZF),
+        "GW": store.create_token(role="chief", name="广安门外街道", subject="gw01"),
+        "TPQ": store.create_token(role="chief", name="太平桥街道", subject="tpq01"),
+        "DC1": store.create_token(role="chief", name="东华门街道", subject="dc01"),
+        "FTZF": store.create_token(role="department", name="丰台城管", subject=FTZF),
     }
-    app = create_app(Settings(db=store_copy.path, build_if_empty=False))
-    if not any(getattr(r, "path", "").startswith("/v1/disputes") for r in app.routes):
-        app.include_router(disputes_routes.router)  # until api/main.py lists the router
-    app.dependency_overrides[get_now] = lambda: clock["now"]
+    app = create_app(Settings(db=path, build_if_empty=False))
+    app.dependency_overrides[get_now] = lambda: _CLOCK["now"]
     with TestClient(app) as client:
         client.tokens = tokens
+        client.store = store
         yield client
+    store.close()
+
+
+@pytest.fixture
+def clock():
+    _CLOCK["now"] = T0
+    return _CLOCK
+
+
+@pytest.fixture
+def api(_app, clock):
+    """The module's client, with no joint task or override left from another test."""
+    with _app.store.transaction() as c:
+        for table in _DISPUTE_TABLES:
+            c.execute(f"DELETE FROM {table}")
+    return _app
+
+
+@pytest.fixture
+def store_copy(_app):
+    return _app.store
 
 
 def _h(api, who):
@@ -126,7 +161,7 @@ def _case(geom, **extra):
 
 
 def _count(api):
-    return len(api.get("/v1/disputes", headers=_h(api, "admin")).json())
+    return len(api.get("/v1/disputes/tasks", headers=_h(api, "admin")).json())
 
 
 def test_screen_answers_without_opening(api, frame):
@@ -165,7 +200,9 @@ def test_open_is_idempotent_and_not_joint_is_refused(api, frame, clock):
     )
     assert r.status_code == 201, r.text
     task = r.json()["task"]
-    assert r.json()["opened"] is True and r.headers["location"] == f"/v1/disputes/{task['id']}"
+    assert (
+        r.json()["opened"] is True and r.headers["location"] == f"/v1/disputes/tasks/{task['id']}"
+    )
     assert {p["code"]: p["role"] for p in task["parties"]} == {XC: "receiving", FT: "whistled"}
     assert task["lead_code"] == XC and task["lead_rule"] == "receiving"
     clock["now"] = T0 + 2 * H
@@ -184,8 +221,17 @@ def test_open_is_idempotent_and_not_joint_is_refused(api, frame, clock):
         ),
         422,
     )
-    _problem(api.post("/v1/disputes", json=_case(_straddling(frame)), headers=_h(api, "FTZF")), 403)
+    for who in ("FTZF", "DC1"):  # a department; a street office of neither side
+        r = api.post("/v1/disputes", json=_case(_straddling(frame)), headers=_h(api, who))
+        _problem(r, 403)
     assert _count(api) == 1
+
+
+def test_a_street_office_opening_is_the_receiving_side(api, frame):
+    r = api.post("/v1/disputes", json=_case(_straddling(frame)), headers=_h(api, "GW"))
+    task = r.json()["task"]
+    assert r.status_code == 201 and task["lead_code"] == XC and task["lead_rule"] == "receiving"
+    assert {p["code"]: p["role"] for p in task["parties"]} == {XC: "receiving", FT: "whistled"}
 
 
 BAD = [
@@ -249,15 +295,15 @@ def test_malformed_json_and_no_token(api):
     )
     _problem(r, 400, 422)
     _problem(api.post("/v1/disputes/screen", json={}), 401)
-    _problem(api.get("/v1/disputes/jt-0000000000000000", headers=_h(api, "admin")), 404)
-    _problem(api.get("/v1/disputes/nope", headers=_h(api, "admin")), 422)
+    _problem(api.get("/v1/disputes/tasks/jt-0000000000000000", headers=_h(api, "admin")), 404)
+    _problem(api.get("/v1/disputes/tasks/nope", headers=_h(api, "admin")), 422)
 
 
 def test_the_joint_task_over_http(api, frame, clock):
     task = api.post(
         "/v1/disputes", json=_case(_straddling(frame), receiving_code=XC), headers=_h(api, "GW")
     ).json()["task"]
-    url = f"/v1/disputes/{task['id']}"
+    url = f"/v1/disputes/tasks/{task['id']}"
 
     def step(who, path, body=None, at=None):
         clock["now"] = at or clock["now"] + H
@@ -346,7 +392,7 @@ def test_who_sees_which_tasks(api, frame, clock):
     ).json()["task"]["id"]
 
     def ids(who, q=""):
-        return [t["id"] for t in api.get("/v1/disputes" + q, headers=_h(api, who)).json()]
+        return [t["id"] for t in api.get("/v1/disputes/tasks" + q, headers=_h(api, who)).json()]
 
     assert ids("admin") == [a] and ids("dispatcher") == [a]
     assert ids("GW") == [a] and ids("TPQ") == [a] and ids("supervisor") == [a]
@@ -355,8 +401,8 @@ def test_who_sees_which_tasks(api, frame, clock):
     assert ids("admin", f"?street={GW}&status=open") == [a]
     assert ids("admin", "?status=closed") == []
     assert ids("GW", f"?district={DC}") == []
-    _problem(api.get("/v1/disputes?status=lost", headers=_h(api, "admin")), 422)
-    _problem(api.get("/v1/disputes?district=12", headers=_h(api, "admin")), 422)
+    _problem(api.get("/v1/disputes/tasks?status=lost", headers=_h(api, "admin")), 422)
+    _problem(api.get("/v1/disputes/tasks?district=12", headers=_h(api, "admin")), 422)
 
 
 def test_shared_border_as_geojson(api, frame):
@@ -367,7 +413,7 @@ def test_shared_border_as_geojson(api, frame):
     task = api.post("/v1/disputes", json=_case(_straddling(frame)), headers=_h(api, "GW")).json()[
         "task"
     ]
-    tb = api.get(f"/v1/disputes/{task['id']}/border", headers=_h(api, "TPQ")).json()
+    tb = api.get(f"/v1/disputes/tasks/{task['id']}/border", headers=_h(api, "TPQ")).json()
     assert geod.geometry_length(shape(tb["geometry"])) == pytest.approx(
         geod.geometry_length(shape(r.json()["geometry"])), rel=1e-6
     )
