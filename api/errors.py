@@ -82,16 +82,6 @@ def _clean(value):
     return value
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method any route serves on this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
-        if regex is not None and route_methods and regex.match(request.url.path):
-            methods |= set(route_methods)
-    return ", ".join(sorted(methods))
-
-
 def install(app: FastAPI) -> None:
     """Install the handlers on ``app``."""
 
