@@ -171,21 +171,26 @@ def _gcj02_to_bd09(lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
 
 
 def _invert(forward, lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
-    """Solve ``forward(x) == (lon, lat)`` by fixed-point iteration.
+    """Solve ``forward(x) == (lon, lat)`` by fixed-point iteration, vertex by vertex.
 
     Each forward map here is the identity plus a slowly varying shift (its Jacobian is
     within 1e-4 of the identity), so ``x <- x - (forward(x) - target)`` contracts by that
-    factor per step: a handful of steps reach 1e-10 degrees.
+    factor per step: a handful of steps reach 1e-10 degrees. Each vertex stops on its own,
+    so its result does not depend on the other vertices in the array (a border shared
+    by two polygons converts to the same coordinates in both).
     """
-    x, y = lon.copy(), lat.copy()
+    x, y = lon.astype(np.float64, copy=True), lat.astype(np.float64, copy=True)
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    tx, ty = lon.reshape(-1), lat.reshape(-1)
+    active = np.arange(xf.size)
     for _ in range(_INVERSE_MAX_ITER):
-        fx, fy = forward(x, y)
-        ex, ey = fx - lon, fy - lat
-        x -= ex
-        y -= ey
-        err = np.maximum(np.abs(ex), np.abs(ey))
-        if not err.size or float(np.max(err)) < _INVERSE_TOL_DEG:
+        if not active.size:
             break
+        fx, fy = forward(xf[active], yf[active])
+        ex, ey = fx - tx[active], fy - ty[active]
+        xf[active] -= ex
+        yf[active] -= ey
+        active = active[np.maximum(np.abs(ex), np.abs(ey)) >= _INVERSE_TOL_DEG]
     return x, y
 
 

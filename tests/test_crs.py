@@ -114,3 +114,22 @@ def test_transform_geometry_moves_every_vertex_exactly():
     back = crs.transform_geometry(gcj, src="gcj02", dst="wgs84")
     assert not gcj.equals(poly)
     assert np.max(np.abs(shapely.get_coordinates(back) - shapely.get_coordinates(poly))) < 1e-10
+
+
+def test_inverse_of_a_vertex_does_not_depend_on_its_array():
+    alone = crs.gcj02_to_wgs84([116.384047], [39.913345])
+    among = crs.gcj02_to_wgs84([116.384047, 87.6, 121.5], [39.913345, 43.8, 31.2])
+    assert alone[0][0] == among[0][0] and alone[1][0] == among[1][0]
+
+
+def test_shared_district_border_stays_shared_after_conversion(city):
+    d = city.divisions.districts.set_index("code").geometry
+    xicheng = set(map(tuple, shapely_coords(d["110102"])))
+    fengtai = set(map(tuple, shapely_coords(d["110106"])))
+    assert len(xicheng & fengtai) > 50  # the converted vertices of the line are identical
+
+
+def shapely_coords(geom):
+    import shapely
+
+    return shapely.get_coordinates(geom)
