@@ -26,6 +26,14 @@ from gridcore.errors import (
 )
 
 
+@pytest.fixture
+def store_copy(store_copy):
+    """The sample store with its grid but without the sample census (these tests count)."""
+    with store_copy.transaction() as c:
+        c.execute("DELETE FROM components")
+    return store_copy
+
+
 @pytest.fixture(scope="module")
 def census(city):
     return synthesise_components(city.cells, n=3000, seed=11)

@@ -50,7 +50,7 @@ def test_supervisor_map_draws_the_grid_and_click_shows_the_cell(live_server, bro
 def test_chief_map_shows_only_own_cells_components_and_cases(live_server, browser, store_copy):
     import httpx
 
-    token = store_copy.create_token(role="chief", name="张丽", subject="c001")
+    token = store_copy.create_token(role="chief", name="刘强", subject="c002")
     supervisor = store_copy.create_token(role="supervisor", name="王")
     view = httpx.get(live_server.url + "/v1/chiefs/me/view",
                      headers={"Authorization": f"Bearer {token}"}).json()
@@ -80,7 +80,7 @@ def test_chief_map_shows_only_own_cells_components_and_cases(live_server, browse
     assert browser.find_elements(By.CSS_SELECTOR, "path.case-marker")
     assert js_errors(browser) == []
     # another chief's grids stay closed to this token
-    other = httpx.get(live_server.url + "/v1/chiefs/c002/view",
+    other = httpx.get(live_server.url + "/v1/chiefs/c001/view",
                       headers={"Authorization": f"Bearer {token}"})
     assert other.status_code == 403
     assert other.headers["content-type"] == "application/problem+json"
