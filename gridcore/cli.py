@@ -203,6 +203,26 @@ def _components_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("disputes screen")
+def _disputes_screen(args: argparse.Namespace) -> int:
+    from .disputes import DisputeScreener
+    from .grid import read_features
+
+    store = _store(args)
+    _city(args)
+    incidents = read_features(args.file)
+    screener = DisputeScreener(store.load_divisions(), level=args.level,
+                               overrides=store.dispute_overrides())
+    table = screener.screen_frame(incidents, crs=args.crs,
+                                  accuracy_column=args.accuracy_column)
+    out = args.output or sys.stdout
+    table.to_csv(out, index_label="row")
+    joint = int(table["joint"].sum())
+    print(f"{len(table)} incidents screened at {args.level} level: {joint} cross-boundary "
+          f"(joint), {int(table['outside_city'].sum())} outside the city", file=sys.stderr)
+    return 0
+
+
 @_command("serve")
 def _serve(args: argparse.Namespace) -> int:
     import os
@@ -286,6 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
     ce.add_argument("out")
     ce.add_argument("--district", help="only this 6-digit district")
 
+    dp = sub.add_parser("disputes", help="cross-boundary cases (跨区吹哨)")
+    dps = dp.add_subparsers(dest="disputes_command", required=True)
+    dsc = dps.add_parser("screen", help="screen incident geometries (.gpkg/.geojson) for "
+                                        "cross-boundary cases; CSV of parties and shares")
+    dsc.add_argument("file")
+    dsc.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], required=True)
+    dsc.add_argument("--level", choices=["district", "street", "community"],
+                     default="district")
+    dsc.add_argument("--accuracy-column", help="column with each point's accuracy (m)")
+    dsc.add_argument("--output", help="CSV to write (default: standard output)")
+
     sv = sub.add_parser("serve", help="serve the API and map pages (builds the city if needed)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
@@ -306,7 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gridcore`` command; return its exit status."""
     args = build_parser().parse_args(argv)
     name = args.command
-    for attr in ("grid_command", "divisions_command", "token_command", "components_command"):
+    for attr in ("grid_command", "divisions_command", "token_command", "components_command",
+                 "disputes_command"):
         if getattr(args, attr, None):
             name = f"{name} {getattr(args, attr)}"
     try:

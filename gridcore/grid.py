@@ -443,6 +443,26 @@ def _gap_problems(codes, proj, districts, report, tol_m2) -> list[Problem]:
 
 # --------------------------------------------------------------------------- files
 
+def read_features(path: str | Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a GeoPackage, GeoJSON or Shapefile without changing its CRS.
+
+    Raises
+    ------
+    DataFileError
+        Missing, empty or unreadable file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataFileError(f"file {p} does not exist")
+    try:
+        frame = gpd.read_file(p, layer=layer)
+    except Exception as exc:  # pyogrio raises many types; report them as one
+        raise DataFileError(f"cannot read {p}: {exc}") from exc
+    if len(frame) == 0:
+        raise DataFileError(f"{p} has no features")
+    return frame
+
+
 def read_grid_file(path: str | Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
     """Read a user's grid (GeoPackage, GeoJSON, Shapefile) without changing its CRS.
 
@@ -454,14 +474,7 @@ def read_grid_file(path: str | Path, *, layer: str | None = None) -> gpd.GeoData
         Missing, empty or unreadable file, or no ``code`` column.
     """
     p = Path(path)
-    if not p.exists():
-        raise DataFileError(f"grid file {p} does not exist")
-    try:
-        frame = gpd.read_file(p, layer=layer)
-    except Exception as exc:  # pyogrio raises many types; report them as one
-        raise DataFileError(f"cannot read grid file {p}: {exc}") from exc
-    if len(frame) == 0:
-        raise DataFileError(f"grid file {p} has no features")
+    frame = read_features(p, layer=layer)
     if "code" not in frame.columns:
         raise DataFileError(
             f"grid file {p} has no 'code' column (columns: {', '.join(map(str, frame.columns))})")

@@ -9,7 +9,6 @@ import geopandas as gpd
 import pytest
 import shapely
 
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -114,3 +113,53 @@ def test_build_on_an_empty_store(tmp_path):
     assert "unit grid" in out.stderr  # the progress bar
     out = run("grid", "versions", db=db)
     assert out.returncode == 0 and "sample" in out.stdout
+
+
+def test_bulk_locate_csv_and_its_errors(env_db, tmp_path, city):
+    import numpy as np
+    import pandas as pd
+
+    from gridcore.grid import point_to_cell
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"id": range(2000), "lon": rng.uniform(116.1, 116.5, 2000),
+                          "lat": rng.uniform(39.78, 39.97, 2000)})
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame.to_csv(src, index=False)
+    out = run("locate", "--input", str(src), "--output", str(dst), db=env_db)
+    assert out.returncode == 0, out.stderr
+    got = pd.read_csv(dst, dtype=str, keep_default_na=False)
+    pos = point_to_cell(city.cells, frame.lon, frame.lat)
+    want = np.where(pos >= 0, city.cells.code.to_numpy()[pos], "")
+    assert (got.cell_code.to_numpy() == want).all()
+    assert (got.id == frame.id.astype(str)).all()
+    assert 0 < (want == "").sum() < len(want)  # both inside and outside rows
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("lon,lat\n116.4,39.9\n39.9,116.4\n")
+    out = run("locate", "--input", str(bad), "--output", str(tmp_path / "x.csv"), db=env_db)
+    assert out.returncode != 0 and "swapped" in out.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_disputes_screen_file(env_db, tmp_path):
+    import geopandas as gpd
+    import pandas as pd
+
+    incidents = gpd.GeoDataFrame(
+        {"acc": [20.0, 2.0]},
+        geometry=[shapely.box(116.32, 39.872, 116.33, 39.877),  # across 西城/丰台
+                  shapely.Point(116.40, 39.93)],  # inside 东城
+        crs=4326)
+    path = tmp_path / "incidents.geojson"
+    incidents.to_file(path)
+    out = run("disputes", "screen", str(path), "--crs", "wgs84", "--accuracy-column", "acc",
+              db=env_db)
+    assert out.returncode == 0, out.stderr
+    from io import StringIO
+
+    table = pd.read_csv(StringIO(out.stdout), dtype=str)
+    assert table.joint.tolist() == ["True", "False"]
+    assert table.codes[0] == "110102;110106" or table.codes[0] == "110106;110102"
+    shares = [float(v) for v in table.shares[0].split(";")]
+    assert abs(sum(shares) - 1) < 1e-6
