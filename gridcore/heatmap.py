@@ -859,6 +859,15 @@ class Alert:
         d["ratio"] = self.ratio
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Alert:
+        """Rebuild an alert from :meth:`to_dict` output or a stored row (extra keys ignored)."""
+        kw = {f: d[f] for f in cls.__dataclass_fields__}
+        for k in ("start", "end", "peak"):
+            kw[k] = pd.Timestamp(kw[k])
+        kw["cell_codes"] = tuple(kw["cell_codes"])
+        return cls(**kw)
+
 
 def _reason(
     row: pd.Series, window: tuple[pd.Timestamp, pd.Timestamp], fdr: float, rec: int, weeks: int

@@ -75,3 +75,14 @@ def test_alerts_errors(alerts_client, token):
     r = alerts_client.get("/v1/alerts", params={"cell_code": "12345"}, headers=token)
     assert r.status_code in (400, 422)
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_alerts_map_page(alerts_client, token, city):
+    r = alerts_client.get("/v1/alerts/map", params={"basemap": "gaode"}, headers=token)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert "热点报警" in html and "autonavi" in html
+    assert "cdn.jsdelivr" not in html and "/static/vendor/leaflet/leaflet.js" in html
+    n = len(alerts_client.get("/v1/alerts", params={"limit": 1000}, headers=token).json())
+    assert html.count("L.circleMarker(") == n
+    assert alerts_client.get("/v1/alerts/map").status_code == 401
