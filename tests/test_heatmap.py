@@ -424,3 +424,33 @@ def test_gi_star_on_the_h3_layer():
     np.testing.assert_allclose(
         g.z, esda.G_Local(y, w, transform="B", star=True, permutations=0).Zs, rtol=1e-10
     )
+
+
+def test_scan_on_the_h3_layer_finds_the_lane(ebikes):
+    from gridcore.heatmap import h3_cells_frame
+
+    ev = ebikes[(ebikes["time"] >= "2018-03-15") & (ebikes["time"] < "2018-04-05")]
+    ev = ev[ev["lon"].between(116.370, 116.381) & ev["lat"].between(39.907, 39.915)]
+    fine = h3_cells_frame(ev, resolution=11)
+    assert fine["code"].is_monotonic_increasing and len(fine) > 50
+    w = h3_weights(fine["code"])
+    alerts = hotspot_alerts(scan_hotspots(ev, fine, start="2018-03-29", weights=w))
+    assert alerts
+    lane_line = shapely.LineString(_LANE)
+    first = fine.set_index("code").loc[alerts[0].cell_code, "geometry"]
+    assert first.distance(lane_line) < 1e-4  # within ~10 m of the lane
+    assert pd.Timestamp("2018-04-01") <= alerts[0].start
+
+
+def test_intersecting_contiguity_adds_the_cells_vertex_matching_misses(city, city_weights):
+    sub = city.cells
+    a = city_weights.sparse.copy()
+    b = cell_weights(sub, contiguity="vertex").sparse
+    a.data[:] = 1
+    b.data[:] = 1
+    assert (b - a).nnz == 0 or (b - a).max() <= 0  # every vertex pair is found
+    extra = (a - b).tocoo()
+    extra_pairs = [(i, j) for i, j, v in zip(extra.row, extra.col, extra.data, strict=True) if v]
+    geoms = sub.geometry.values
+    assert extra_pairs  # cells meeting across a community line without a shared vertex
+    assert all(geoms[i].intersects(geoms[j]) for i, j in extra_pairs)
