@@ -478,7 +478,9 @@ def cell_weights(
 
     Examples
     --------
-    >>> w = cell_weights(city.cells)  # doctest: +SKIP
+    ::
+
+        w = cell_weights(city.cells)
     """
     import warnings
 
@@ -538,8 +540,10 @@ def h3_cells_frame(events: pd.DataFrame, *, resolution: int = 11, ring: int = 1)
 
     Examples
     --------
-    >>> fine = h3_cells_frame(events, resolution=11)  # doctest: +SKIP
-    >>> scan = scan_hotspots(events, fine, weights=h3_weights(fine["code"]))  # doctest: +SKIP
+    ::
+
+        fine = h3_cells_frame(events, resolution=11)
+        scan = scan_hotspots(events, fine, weights=h3_weights(fine["code"]))
     """
     import geopandas as gpd
     import h3

@@ -652,7 +652,9 @@ def write_heatmap_pages(
 
     Examples
     --------
-    >>> write_heatmap_pages(city.cells, events, "out/", basemap="gaode")  # doctest: +SKIP
+    ::
+
+        write_heatmap_pages(city.cells, events, "out/", basemap="gaode")
     """
     from .heatmap import _check_events, hotspot_alerts, scan_hotspots
 
