@@ -454,3 +454,19 @@ def test_intersecting_contiguity_adds_the_cells_vertex_matching_misses(city, cit
     geoms = sub.geometry.values
     assert extra_pairs  # cells meeting across a community line without a shared vertex
     assert all(geoms[i].intersects(geoms[j]) for i, j in extra_pairs)
+
+
+def test_sample_alerts_are_memoised_per_grid(cells):
+    import time
+
+    from gridcore.sample_heatmap import sample_alerts
+
+    first = sample_alerts(cells)
+    t = time.perf_counter()
+    again = sample_alerts(cells.copy())  # same grid, another frame
+    assert time.perf_counter() - t < 0.5
+    assert again == first and again is not first
+    from gridcore.sample_heatmap import _ALERTS_CACHE, _grid_key
+
+    sample_alerts(cells.iloc[:-1])  # another grid: computed anew
+    assert list(_ALERTS_CACHE)[0][:3] == _grid_key(cells.iloc[:-1]) != _grid_key(cells)
