@@ -610,3 +610,71 @@ def alerts_map(
     _add_alert_markers(m, alerts, cells, bm)
     folium.LayerControl().add_to(m)
     return m
+
+
+def write_heatmap_pages(
+    cells: gpd.GeoDataFrame,
+    events: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    basemap: Basemap | str = Basemap.OSM,
+    day: Any = None,
+    start: Any = None,
+    weights: Any = None,
+    center: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> dict[str, Path]:
+    """Write the heat-map pages (self-contained HTML, no CDN) for the CLI.
+
+    ``heat.html`` (heat layer of ``day``, default the busiest day), ``rhythm.html`` (the
+    day's rhythm over all events) and ``hotspots.html`` (Gi* cells and every alert of a
+    scan from ``start``).
+
+    Parameters
+    ----------
+    cells : GeoDataFrame
+        The unit grid.
+    events : DataFrame
+        ``lon``, ``lat`` (WGS84), ``time``, optional ``count``.
+    out_dir : path
+    basemap : {"osm", "gaode"}
+    day : date-like, optional
+    start : timestamp-like, optional
+        First hour tested by the scan (earlier events are baseline only).
+    weights : libpysal W, optional
+    center : (lon, lat), optional
+    title : str, optional
+
+    Returns
+    -------
+    dict
+        Page name -> path written.
+
+    Examples
+    --------
+    ::
+
+        write_heatmap_pages(city.cells, events, "out/", basemap="gaode")
+    """
+    from .heatmap import _check_events, hotspot_alerts, scan_hotspots
+
+    bm = Basemap.parse(basemap)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ev = _check_events(events)
+    days = pd.DatetimeIndex(ev["time"]).floor("D")
+    d = pd.Timestamp(day).floor("D") if day is not None else days.value_counts().idxmax()
+    one_day = ev[days == d]
+    if one_day.empty:
+        raise ValueError(f"no events on {d:%Y-%m-%d}")
+    scan = scan_hotspots(ev, cells, start=start, weights=weights)
+    alerts = hotspot_alerts(scan)
+    label = title or "gridcore 热力图"
+    pages = {
+        "heat": heatmap_map(one_day, basemap=bm, center=center,
+                            title=f"{label} · {d:%Y-%m-%d}"),
+        "rhythm": heatmap_with_time_map(ev, basemap=bm, center=center),
+        "hotspots": hotspot_map(scan, cells, alerts=alerts, basemap=bm, center=center,
+                                title=f"{label} · Gi* 热点与 {len(alerts)} 条报警"),
+    }
+    return {name: save_html(m, out / f"{name}.html") for name, m in pages.items()}

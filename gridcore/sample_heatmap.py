@@ -38,6 +38,7 @@ __all__ = [
     "synthetic_ebike_positions",
     "synthetic_hotline_cases",
     "synthetic_noise_events",
+    "sample_alerts",
     "seed_sample_alerts",
 ]
 
@@ -492,12 +493,38 @@ def synthetic_hotline_cases(
 SAMPLE_ALERTS_DATASET = "synthetic-ebikes-2018"
 
 
-def seed_sample_alerts(store: Any, cells: gpd.GeoDataFrame, *, seed: int = 20180410) -> int:
-    """Compute the alerts of the synthetic e-bike sample and store them; return how many.
+_ALERTS_CACHE: dict[tuple, list] = {}
 
-    Generates :func:`synthetic_ebike_positions` on ``cells`` (March-May 2018), scans
-    from 15 March (two weeks of history for the baselines) and replaces the stored alerts
-    of :data:`SAMPLE_ALERTS_DATASET`. Tens of seconds at most on the sample city.
+
+def _grid_key(cells: gpd.GeoDataFrame) -> tuple:
+    import hashlib
+
+    codes = "\n".join(cells["code"].astype(str)).encode()
+    return (len(cells), hashlib.sha1(codes).hexdigest(), tuple(np.round(cells.total_bounds, 7)))
+
+
+def sample_alerts(cells: gpd.GeoDataFrame, *, seed: int = 20180410) -> list:
+    """Return the alerts of the synthetic e-bike sample on ``cells`` (memoised per grid).
+
+    Generates :func:`synthetic_ebike_positions` on ``cells`` (March-May 2018) and scans
+    from 15 March (two weeks of history for the baselines). The first call on a grid
+    takes seconds (locator, weights, scan); later calls on the same grid (by codes and
+    bounds) in the process return the same alerts at once.
+    """
+    from gridcore.heatmap import hotspot_alerts, scan_hotspots
+
+    key = (*_grid_key(cells), seed)
+    if key not in _ALERTS_CACHE:
+        events = synthetic_ebike_positions(cells, seed=seed)
+        _ALERTS_CACHE.clear()
+        _ALERTS_CACHE[key] = hotspot_alerts(scan_hotspots(events, cells, start="2018-03-15"))
+    return list(_ALERTS_CACHE[key])
+
+
+def seed_sample_alerts(store: Any, cells: gpd.GeoDataFrame, *, seed: int = 20180410) -> int:
+    """Store the alerts of the synthetic e-bike sample (:func:`sample_alerts`); return how many.
+
+    Replaces the stored alerts of :data:`SAMPLE_ALERTS_DATASET`.
 
     Parameters
     ----------
@@ -507,8 +534,4 @@ def seed_sample_alerts(store: Any, cells: gpd.GeoDataFrame, *, seed: int = 20180
         The current unit grid.
     seed : int
     """
-    from gridcore.heatmap import hotspot_alerts, scan_hotspots
-
-    events = synthetic_ebike_positions(cells, seed=seed)
-    alerts = hotspot_alerts(scan_hotspots(events, cells, start="2018-03-15"))
-    return store.replace_heat_alerts(SAMPLE_ALERTS_DATASET, alerts)
+    return store.replace_heat_alerts(SAMPLE_ALERTS_DATASET, sample_alerts(cells, seed=seed))

@@ -13,15 +13,18 @@ from scipy import stats
 
 from gridcore.errors import CellNotFoundError, CoordinateError, DataFileError
 from gridcore.heatmap import (
+    Alert,
     aggregate_events,
     aggregate_events_h3,
     alert_to_case,
     benjamini_hochberg,
     cell_weights,
     compare_before_after,
+    counts_to_matrix,
     events_to_cell_positions,
     events_to_h3,
     gi_star,
+    h3_weights,
     hotspot_alerts,
     recurring_hotspots,
     scan_hotspots,
@@ -385,3 +388,85 @@ def test_alert_opens_a_case_for_its_street(city, city_alerts):
     filed = apply_action(case, "file", actor="指挥中心", role="dispatcher", at=case.reported_at)
     sent = apply_action(filed, "dispatch", actor="指挥中心", role="dispatcher", at=case.reported_at)
     assert sent.state is CaseState.DISPATCHED and sent.department
+
+
+def test_alert_round_trips_through_a_dict(scan):
+    a = hotspot_alerts(scan)[0]
+    assert Alert.from_dict(a.to_dict()) == a
+
+
+def test_counts_to_matrix_places_counts_by_bin_and_cell(cells):
+    ev = _events(
+        [116.3756, 116.3756, 116.3700],
+        [39.911, 39.911, 39.905],
+        ["2018-04-01 11:10", "2018-04-01 11:50", "2018-04-01 13:00"],
+    )
+    agg = aggregate_events(ev, cells)
+    bins = pd.date_range("2018-04-01 10:00", periods=4, freq="h")
+    mat = counts_to_matrix(agg, len(cells), bins).toarray()
+    p = events_to_cell_positions([116.3756, 116.3700], [39.911, 39.905], cells)
+    assert mat[1, p[0]] == 2 and mat[3, p[1]] == 1 and mat.sum() == 3
+
+
+def test_gi_star_on_the_h3_layer():
+    lat0, lon0 = 39.911, 116.3756
+    centre = h3.latlng_to_cell(lat0, lon0, 10)
+    disk = sorted(h3.grid_disk(centre, 4))
+    w = h3_weights(disk)
+    inner = [i for i, c in enumerate(disk) if h3.grid_distance(centre, c) <= 3]
+    assert all(w.cardinalities[i] == 6 for i in inner)  # hexagons: six neighbours
+    y = np.zeros(len(disk))
+    y[disk.index(centre)] = 30
+    for nb in h3.grid_ring(centre, 1):
+        y[disk.index(nb)] = 10
+    g = gi_star(y, w)
+    assert int(np.argmax(g.z)) == disk.index(centre)
+    np.testing.assert_allclose(
+        g.z, esda.G_Local(y, w, transform="B", star=True, permutations=0).Zs, rtol=1e-10
+    )
+
+
+def test_scan_on_the_h3_layer_finds_the_lane(ebikes):
+    from gridcore.heatmap import h3_cells_frame
+
+    ev = ebikes[(ebikes["time"] >= "2018-03-15") & (ebikes["time"] < "2018-04-05")]
+    ev = ev[ev["lon"].between(116.370, 116.381) & ev["lat"].between(39.907, 39.915)]
+    fine = h3_cells_frame(ev, resolution=11)
+    assert fine["code"].is_monotonic_increasing and len(fine) > 50
+    w = h3_weights(fine["code"])
+    alerts = hotspot_alerts(scan_hotspots(ev, fine, start="2018-03-29", weights=w))
+    assert alerts
+    lane_line = shapely.LineString(_LANE)
+    first = fine.set_index("code").loc[alerts[0].cell_code, "geometry"]
+    assert first.distance(lane_line) < 1e-4  # within ~10 m of the lane
+    assert pd.Timestamp("2018-04-01") <= alerts[0].start
+
+
+def test_intersecting_contiguity_adds_the_cells_vertex_matching_misses(city, city_weights):
+    sub = city.cells
+    a = city_weights.sparse.copy()
+    b = cell_weights(sub, contiguity="vertex").sparse
+    a.data[:] = 1
+    b.data[:] = 1
+    assert (b - a).nnz == 0 or (b - a).max() <= 0  # every vertex pair is found
+    extra = (a - b).tocoo()
+    extra_pairs = [(i, j) for i, j, v in zip(extra.row, extra.col, extra.data, strict=True) if v]
+    geoms = sub.geometry.values
+    assert extra_pairs  # cells meeting across a community line without a shared vertex
+    assert all(geoms[i].intersects(geoms[j]) for i, j in extra_pairs)
+
+
+def test_sample_alerts_are_memoised_per_grid(cells):
+    import time
+
+    from gridcore.sample_heatmap import sample_alerts
+
+    first = sample_alerts(cells)
+    t = time.perf_counter()
+    again = sample_alerts(cells.copy())  # same grid, another frame
+    assert time.perf_counter() - t < 0.5
+    assert again == first and again is not first
+    from gridcore.sample_heatmap import _ALERTS_CACHE, _grid_key
+
+    sample_alerts(cells.iloc[:-1])  # another grid: computed anew
+    assert list(_ALERTS_CACHE)[0][:3] == _grid_key(cells.iloc[:-1]) != _grid_key(cells)

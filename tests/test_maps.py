@@ -101,3 +101,16 @@ def test_folium_is_not_imported_by_gridcore():
     code = "import gridcore.heatmap, gridcore.maps, sys; print('folium' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_cli_pages_are_written_self_contained(ebikes, cells, tmp_path):
+    from gridcore.maps import write_heatmap_pages
+
+    pages = write_heatmap_pages(cells, ebikes, tmp_path, basemap="gaode", start="2018-03-15")
+    assert sorted(pages) == ["heat", "hotspots", "rhythm"]
+    for path in pages.values():
+        html = path.read_text(encoding="utf-8")
+        assert "cdn.jsdelivr" not in html and "autonavi" in html
+    assert "2018-04-0" in pages["heat"].read_text(encoding="utf-8")  # the busiest day: the jam
+    dom, errors = render(pages["hotspots"])
+    assert errors == []

@@ -12,10 +12,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
 
-from api.deps import PrincipalDep, StoreDep
+from api.deps import CityDep, PrincipalDep, SettingsDep, StoreDep
 from api.schemas import AlertPublic
 from gridcore.codes import validate_cell_code
+from gridcore.maps import Basemap
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
@@ -76,3 +78,28 @@ def list_alerts(
         limit=limit,
         offset=offset,
     )
+
+
+@router.get(
+    "/alerts/map",
+    response_class=HTMLResponse,
+    summary="The stored alerts on a map (Chinese popups with the evidence)",
+)
+def alerts_map_page(
+    store: StoreDep,
+    city: CityDep,
+    settings: SettingsDep,
+    _: PrincipalDep,
+    basemap: Annotated[Basemap | None, Query(description="osm or gaode")] = None,
+    dataset: Annotated[str | None, Query(description="only this data set")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> str:
+    """Return an HTML map of the alerts (markers on their peak cells, cells outlined)."""
+    from gridcore.heatmap import Alert
+    from gridcore.maps import alerts_map, localise_html
+
+    rows = store.heat_alerts(dataset=dataset, limit=limit)
+    alerts = [Alert.from_dict(r) for r in rows]
+    b = basemap or Basemap.parse(settings.basemap)
+    m = alerts_map(alerts, city.cells, basemap=b, title=f"热力图报警（{len(alerts)} 条）")
+    return localise_html(m.get_root().render(), base_url="/static/vendor")

@@ -75,3 +75,29 @@ def test_alerts_errors(alerts_client, token):
     r = alerts_client.get("/v1/alerts", params={"cell_code": "12345"}, headers=token)
     assert r.status_code in (400, 422)
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_alerts_map_page(alerts_client, token, city):
+    r = alerts_client.get("/v1/alerts/map", params={"basemap": "gaode"}, headers=token)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert "热点报警" in html and "autonavi" in html
+    assert "cdn.jsdelivr" not in html and "/static/vendor/leaflet/leaflet.js" in html
+    n = len(alerts_client.get("/v1/alerts", params={"limit": 1000}, headers=token).json())
+    assert html.count("L.circleMarker(") == n
+    assert alerts_client.get("/v1/alerts/map").status_code == 401
+
+
+@pytest.mark.parametrize("bad", ["0.5", "2018-13-01", "yesterday", "2018-04-01T25:00"])
+def test_alerts_reject_bad_times(alerts_client, token, bad):
+    r = alerts_client.get("/v1/alerts", params={"start": bad}, headers=token)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_alerts_accept_a_plain_date(alerts_client, token):
+    r = alerts_client.get(
+        "/v1/alerts", params={"start": "2018-04-09", "end": "2018-04-10"}, headers=token
+    )
+    assert r.status_code == 200 and r.json()
+    assert all(a["end"] > "2018-04-09" and a["start"] < "2018-04-10" for a in r.json())
