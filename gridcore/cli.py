@@ -223,6 +223,33 @@ def _disputes_screen(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("heatmap pages")
+def _heatmap_pages(args: argparse.Namespace) -> int:
+    from .maps import write_heatmap_pages
+    from .sample_heatmap import synthetic_ebike_positions
+
+    city = _city(args)
+    events = synthetic_ebike_positions(city.cells)
+    pages = write_heatmap_pages(city.cells, events, args.out, basemap=args.basemap,
+                                day=args.day, start="2018-03-15")
+    for name, path in pages.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+@_command("heatmap alerts")
+def _heatmap_alerts(args: argparse.Namespace) -> int:
+    store = _store(args)
+    _city(args)
+    alerts = store.heat_alerts()
+    for a in alerts:
+        print(f"{a['start']} .. {a['end']}  cell {a['cell_code']}  count {a['count']:.0f} "
+              f"vs baseline {a['baseline']:.1f}  z {a['z']:.1f}  p {a['p']:.2g}  "
+              f"{a['reason_zh']}")
+    print(f"{len(alerts)} alert(s)", file=sys.stderr)
+    return 0
+
+
 @_command("serve")
 def _serve(args: argparse.Namespace) -> int:
     import os
@@ -317,6 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     dsc.add_argument("--accuracy-column", help="column with each point's accuracy (m)")
     dsc.add_argument("--output", help="CSV to write (default: standard output)")
 
+    hm = sub.add_parser("heatmap", help="heat maps and hotspot alerts (热力图)")
+    hms = hm.add_subparsers(dest="heatmap_command", required=True)
+    hp = hms.add_parser("pages", help="write the sample's heat-map pages (self-contained HTML)")
+    hp.add_argument("--out", required=True, help="directory to write heat.html, rhythm.html, "
+                                                 "hotspots.html into")
+    hp.add_argument("--basemap", choices=["osm", "gaode"], default="osm")
+    hp.add_argument("--day", help="day of the heat layer, YYYY-MM-DD (default: busiest)")
+    hms.add_parser("alerts", help="list the stored hotspot alerts")
+
     sv = sub.add_parser("serve", help="serve the API and map pages (builds the city if needed)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
@@ -338,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     name = args.command
     for attr in ("grid_command", "divisions_command", "token_command", "components_command",
-                 "disputes_command"):
+                 "disputes_command", "heatmap_command"):
         if getattr(args, attr, None):
             name = f"{name} {getattr(args, attr)}"
     try:

@@ -163,3 +163,17 @@ def test_disputes_screen_file(env_db, tmp_path):
     assert table.codes[0] == "110102;110106" or table.codes[0] == "110106;110102"
     shares = [float(v) for v in table.shares[0].split(";")]
     assert abs(sum(shares) - 1) < 1e-6
+
+
+def test_heatmap_alerts_and_pages(env_db, tmp_path):
+    out = run("heatmap", "alerts", db=env_db)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines and all("110102001" in line for line in lines)  # 西长安街 cells only
+    assert lines[0].startswith("2018-04-0")
+    out = run("heatmap", "pages", "--out", str(tmp_path / "maps"), "--basemap", "gaode",
+              db=env_db)
+    assert out.returncode == 0, out.stderr
+    for name in ("heat.html", "rhythm.html", "hotspots.html"):
+        html = (tmp_path / "maps" / name).read_text(encoding="utf-8")
+        assert "cdn.jsdelivr.net" not in html and "L.map" in html
