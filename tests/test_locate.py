@@ -167,7 +167,13 @@ def _sjoin_csv(cells, path):
     return df
 
 
-def test_locate_csv_equals_sjoin(synth, tmp_path):
+@pytest.mark.parametrize(
+    "note, newline, chunksize",
+    [("备注, quoted", "\n", 1234),  # quoted fields: the pandas path
+     ("plain", "\n", 17),  # one record per line: the byte pass-through path
+     ("plain", "\r\n", 999)],  # CRLF: the pandas path
+)
+def test_locate_csv_equals_sjoin(synth, tmp_path, note, newline, chunksize):
     cells, divisions, comps, loc = synth
     rng = np.random.default_rng(4)
     xmin, ymin, xmax, ymax = cells.total_bounds
@@ -178,15 +184,37 @@ def test_locate_csv_equals_sjoin(synth, tmp_path):
     lon[:500], lat[:500] = co[:500, 0], co[:500, 1]  # vertices: ties between cells
     src = tmp_path / "in.csv"
     pd.DataFrame({"id": np.arange(n), "lon": [repr(float(v)) for v in lon],
-                  "lat": [repr(float(v)) for v in lat], "note": "备注, quoted"}).to_csv(
-        src, index=False)
+                  "lat": [repr(float(v)) for v in lat], "note": note}).to_csv(
+        src, index=False, lineterminator=newline)
     out = tmp_path / "out.csv"
-    res = locate_csv(src, out, crs="wgs84", locator=loc, chunksize=1234, progress=False)
+    res = locate_csv(src, out, crs="wgs84", locator=loc, chunksize=chunksize, progress=False)
     assert res.rows == n and res.invalid == 0 and res.outside > 100
     got = pd.read_csv(out, dtype=str, keep_default_na=False)
     exp = _sjoin_csv(cells, src)
     pd.testing.assert_frame_equal(got, exp)
     assert res.located == (got["cell_code"] != "").sum()
+    if newline == "\n":  # the same bytes pandas would write
+        exp.to_csv(tmp_path / "exp.csv", index=False, lineterminator="\n")
+        assert out.read_bytes() == (tmp_path / "exp.csv").read_bytes()
+
+
+def test_locate_csv_plain_edge_cases(synth, tmp_path):
+    cells, divisions, comps, loc = synth
+    p = shapely.point_on_surface(cells.geometry.values[:3])
+    rows = [f"{float(a)!r},x{i},{float(b)!r}" for i, (a, b) in
+            enumerate(zip(shapely.get_x(p), shapely.get_y(p), strict=True))]
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("lon,name,lat\n" + "\n".join(rows))  # no final newline
+    assert locate_csv(src, out, crs="wgs84", locator=loc, progress=False).located == 3
+    lines = out.read_text().splitlines()
+    assert lines[0] == "lon,name,lat,cell_code,community_code,street_code,district_code"
+    assert lines[2].startswith(rows[1] + "," + cells["code"].iloc[1] + ",")
+    src.write_text("lon,name,lat\n" + rows[0] + "\n" + rows[1] + ",extra\n")
+    with pytest.raises(DataFileError, match="line 3 has 4 fields but the header has 3"):
+        locate_csv(src, out, crs="wgs84", locator=loc, progress=False)
+    src.write_text("lon,lat,lon\n116.4,39.9,1\n")
+    with pytest.raises(DataFileError, match="repeats a column"):
+        locate_csv(src, out, crs="wgs84", locator=loc, progress=False)
 
 
 def test_locate_csv_gcj02(synth, tmp_path):
