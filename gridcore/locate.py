@@ -177,14 +177,13 @@ class Locator:
             statuses=components["status"].to_numpy(dtype=object), live=live,
         )
         self._row_of_code = dict(zip(components["code"], range(len(components)), strict=True))
+        # Python lists: indexing one is ~20x cheaper than indexing a numpy object array
         self._comp = {
-            c: components[c].astype(str).to_numpy(dtype=object)
+            c: components[c].astype(str).tolist()
             for c in ("code", "class_code", "dept_code", "dept_name", "status")
         }
         names = self.table.classes["name"]
-        self._comp["class_name"] = names.reindex(self._comp["class_code"]).fillna("").to_numpy(
-            dtype=object
-        )
+        self._comp["class_name"] = names.reindex(self._comp["class_code"]).fillna("").tolist()
 
     # -- positions ------------------------------------------------------------------------
 
@@ -266,8 +265,9 @@ class Locator:
             x, y, want, classes=classes, statuses=statuses
         )
         keep = ids != exclude
-        return tuple(self._nearby_component(int(i), float(d))
-                     for i, d in zip(ids[keep][:k], dist[keep][:k], strict=True))
+        return tuple(self._nearby_component(i, d)
+                     for i, d in zip(ids[keep][:k].tolist(), dist[keep][:k].tolist(),
+                                     strict=True))
 
     def _nearby_component(self, row: int, distance: float) -> NearbyComponent:
         c = self._comp
