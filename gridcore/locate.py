@@ -164,6 +164,8 @@ class Locator:
         """Build from a sample ``City`` (``.cells`` and ``.divisions``)."""
         return cls(city.cells, city.divisions, **kwargs)
 
+    _COMP_FIELDS = ("code", "class_code", "dept_code", "dept_name", "status")
+
     def _index_components(self, components: gpd.GeoDataFrame) -> None:
         lon = components.geometry.x.to_numpy()
         lat = components.geometry.y.to_numpy()
@@ -178,12 +180,63 @@ class Locator:
         )
         self._row_of_code = dict(zip(components["code"], range(len(components)), strict=True))
         # Python lists: indexing one is ~20x cheaper than indexing a numpy object array
-        self._comp = {
-            c: components[c].astype(str).tolist()
-            for c in ("code", "class_code", "dept_code", "dept_name", "status")
-        }
+        self._comp = {c: components[c].astype(str).tolist() for c in self._COMP_FIELDS}
         names = self.table.classes["name"]
         self._comp["class_name"] = names.reindex(self._comp["class_code"]).fillna("").tolist()
+        self._lon, self._lat = lon.tolist(), lat.tolist()
+
+    def apply_changes(self, changed: gpd.GeoDataFrame) -> None:
+        """Bring the component index up to date with new or edited components.
+
+        Call it with the rows just stored (registered, edited, moved or retired): known
+        codes are updated in place (moved, retired when their status is 移除, their
+        status and department refreshed), unknown codes are inserted. No rebuild.
+        ``self.components`` keeps the frame given at construction.
+
+        Raises
+        ------
+        CoordinateError
+            A position that is not a valid lon/lat in China.
+        """
+        if self.component_index is None:
+            from gridcore.components import empty_components
+
+            self.components = empty_components()
+            self._index_components(self.components)
+        idx = self.component_index
+        assert idx is not None
+        removed = ComponentStatus.REMOVED.value
+        names = self.table.classes["name"]
+        lon = changed.geometry.x.tolist()
+        lat = changed.geometry.y.tolist()
+        validate_lonlat(lon, lat)
+        fields = {c: changed[c].astype(str).tolist() for c in self._COMP_FIELDS}
+        for i, code in enumerate(fields["code"]):
+            x, y = self._to_metres(lon[i], lat[i])
+            status = fields["status"][i]
+            row = self._row_of_code.get(code)
+            if row is None:
+                row = len(self._comp["code"])
+                self._row_of_code[code] = row
+                for c in self._COMP_FIELDS:
+                    self._comp[c].append(fields[c][i])
+                self._comp["class_name"].append(str(names.get(fields["class_code"][i], "")))
+                self._lon.append(lon[i])
+                self._lat.append(lat[i])
+                idx.insert(row, x, y, class_code=fields["class_code"][i], status=status)
+                if status == removed:
+                    idx.retire(row)
+                continue
+            if row in idx:
+                if status == removed:
+                    idx.retire(row)
+                else:
+                    if (lon[i], lat[i]) != (self._lon[row], self._lat[row]):
+                        idx.move(row, x, y)
+                    idx.set_status(row, status)
+            for c in ("dept_code", "dept_name", "status"):
+                self._comp[c][row] = fields[c][i]
+            self._lon[row], self._lat[row] = lon[i], lat[i]
 
     # -- positions ------------------------------------------------------------------------
 
@@ -314,7 +367,7 @@ class Locator:
             No component has this code (or no components were loaded).
         """
         parsed = parse_component_code(code, district=district, table=self.table)
-        if self.components is None:
+        if self.component_index is None:
             raise NotFoundError("no components are loaded in this locator")
         row = self._row_of_code.get(parsed.code)
         if row is None:
@@ -322,8 +375,7 @@ class Locator:
                 f"no component has code {parsed.code}"
                 + (f" (short code {code} in district {district})" if len(code) == 8 else "")
             )
-        geom = self.components.geometry.iloc[row]
-        lon, lat = float(geom.x), float(geom.y)
+        lon, lat = self._lon[row], self._lat[row]
         pos = self.cell_locator.locate_one(lon, lat)
         if pos < 0:
             raise OutsideCityError(f"component {parsed.code} lies outside every cell")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridcore.components import new_components, retire_component
+from gridcore.components import move_component, new_components, retire_component
 from gridcore.crs import wgs84_to, wgs84_to_projected
 from gridcore.errors import (
     CoordinateError,
@@ -130,6 +130,36 @@ def test_locate_component_errors(synth):
     with pytest.raises(NotFoundError, match="no components"):
         Locator(cells, divisions, cell_locator=loc.cell_locator).locate_component(
             comps["code"].iloc[1])
+
+
+def test_apply_changes_keeps_the_index_live(synth):
+    cells, divisions, comps, base = synth
+    loc = Locator(cells, divisions, components=comps, cell_locator=base.cell_locator)
+    code = comps["code"].iloc[7]
+    same = np.flatnonzero(cells["district_code"].to_numpy() == code[:6])[10]
+    target = shapely.point_on_surface(cells.geometry.iloc[same])
+    # move a component onto the target: it becomes the nearest
+    moved = move_component(comps, code, target.x, target.y, cell_code=cells["code"].iloc[same])
+    loc.apply_changes(moved.iloc[[7]])
+    got = loc.locate(target.x, target.y, crs="wgs84", k=2)
+    assert got.nearby[0].code == code and got.nearby[0].distance_m == pytest.approx(0, abs=1e-6)
+    assert loc.locate_component(code).lon == target.x
+    # retire it: gone from the answers
+    loc.apply_changes(retire_component(moved, code).iloc[[7]])
+    assert code not in [c.code for c in loc.locate(target.x, target.y, crs="wgs84", k=5).nearby]
+    # register a new one right there
+    new = new_components(
+        gpd.GeoDataFrame({"class_code": ["0602"]}, geometry=[target], crs="EPSG:4326"),
+        cell_codes=loc.cell_locator.locate_codes([target.x], [target.y]),
+        existing_codes=comps["code"])
+    loc.apply_changes(new)
+    got = loc.locate(target.x, target.y, crs="wgs84", k=1, classes="0602")
+    assert [c.code for c in got.nearby] == list(new["code"])
+    assert got.nearby[0].class_name == "工地"
+    # a locator built without components accepts changes too
+    empty = Locator(cells, divisions, cell_locator=base.cell_locator)
+    empty.apply_changes(new)
+    assert empty.locate_component(new["code"].iloc[0]).component.code == new["code"].iloc[0]
 
 
 def test_locate_many_matches_single(synth):
