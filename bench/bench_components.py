@@ -32,13 +32,20 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * 4096 / 1e6
 
 
-def _median_time(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
+def _race(fns: dict, repeat: int) -> dict:
+    """Median time and last result of each function, runs interleaved.
+
+    Interleaving (a, b, c, a, b, c, ...) lets every contender see the same machine load,
+    which matters on a shared 2-core box.
+    """
+    times: dict = {k: [] for k in fns}
+    out: dict = {}
     for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            out[k] = fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: (statistics.median(v), out[k]) for k, v in times.items()}
 
 
 def _city_points(city, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -114,6 +121,8 @@ def main() -> None:
     ap.add_argument("--census", type=int, default=500_000, help="census size")
     args = ap.parse_args()
 
+    import os
+
     from gridcore.census import synthesise_components
     from gridcore.crs import wgs84_to_projected
     from gridcore.locate import Locator, locate_csv
@@ -121,6 +130,8 @@ def main() -> None:
     from gridcore.sindex import CellLocator, ComponentIndex
     from gridcore.store import SQLiteStore
 
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores shared; figures are "
+          f"noisy under load, ratios come from interleaved runs)")
     city = load_sample_city(SQLiteStore(args.db), progress=True)
     cells = city.cells
     rng = np.random.default_rng(20040101)
@@ -147,12 +158,13 @@ def main() -> None:
     for label, (qlon, qlat) in [("uniform over the city", (lon, lat)),
                                 ("stress: bbox, 10 % on edges", (slon, slat))]:
         print(f"\n[1] bulk point -> cell, {n:,} points, {label} (median of {args.repeat})")
-        t_sj, exp = _median_time(lambda a=qlon, b=qlat: _sjoin_positions(cells, a, b),
-                                 args.repeat)
-        print(f"  geopandas.sjoin + smallest code   {t_sj:6.3f} s")
+        fns = {"sjoin": lambda a=qlon, b=qlat: _sjoin_positions(cells, a, b)}
         for px, loc in locs.items():
-            t_gc, got = _median_time(lambda loc=loc, a=qlon, b=qlat: loc.locate(a, b),
-                                     max(args.repeat, 5))
+            fns[px] = lambda loc=loc, a=qlon, b=qlat: loc.locate(a, b)
+        res = _race(fns, args.repeat)
+        t_sj, exp = res.pop("sjoin")
+        print(f"  geopandas.sjoin + smallest code   {t_sj:6.3f} s")
+        for px, (t_gc, got) in res.items():
             same = np.array_equal(got, exp)
             print(f"  gridcore CellLocator {px:3.1f} m       {t_gc:6.3f} s   "
                   f"{t_sj / t_gc:5.1f}x faster   identical answers: {same}")
@@ -170,10 +182,12 @@ def main() -> None:
         ours, theirs = Path(tmp) / "ours.csv", Path(tmp) / "theirs.csv"
         print(f"\n[2] CSV end to end, {n:,} rows, {src.stat().st_size / 1e6:.0f} MB "
               f"(median of {args.repeat})")
-        t_pd, _ = _median_time(lambda: _sjoin_csv(cells, src, theirs), args.repeat)
-        t_gc, _ = _median_time(
-            lambda: locate_csv(src, ours, crs="wgs84", locator=locator, progress=False),
-            args.repeat)
+        res = _race({
+            "pandas": lambda: _sjoin_csv(cells, src, theirs),
+            "gridcore": lambda: locate_csv(src, ours, crs="wgs84", locator=locator,
+                                           progress=False),
+        }, args.repeat)
+        t_pd, t_gc = res["pandas"][0], res["gridcore"][0]
         same = ours.read_bytes() == theirs.read_bytes()
         print(f"  pandas + geopandas.sjoin          {t_pd:6.2f} s")
         print(f"  gridcore locate_csv               {t_gc:6.2f} s   {t_pd / t_gc:5.1f}x faster"
