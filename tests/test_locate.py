@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridcore.components import new_components, retire_component
+from gridcore.components import move_component, new_components, retire_component
 from gridcore.crs import wgs84_to, wgs84_to_projected
 from gridcore.errors import (
     CoordinateError,
@@ -132,6 +132,36 @@ def test_locate_component_errors(synth):
             comps["code"].iloc[1])
 
 
+def test_apply_changes_keeps_the_index_live(synth):
+    cells, divisions, comps, base = synth
+    loc = Locator(cells, divisions, components=comps, cell_locator=base.cell_locator)
+    code = comps["code"].iloc[7]
+    same = np.flatnonzero(cells["district_code"].to_numpy() == code[:6])[10]
+    target = shapely.point_on_surface(cells.geometry.iloc[same])
+    # move a component onto the target: it becomes the nearest
+    moved = move_component(comps, code, target.x, target.y, cell_code=cells["code"].iloc[same])
+    loc.apply_changes(moved.iloc[[7]])
+    got = loc.locate(target.x, target.y, crs="wgs84", k=2)
+    assert got.nearby[0].code == code and got.nearby[0].distance_m == pytest.approx(0, abs=1e-6)
+    assert loc.locate_component(code).lon == target.x
+    # retire it: gone from the answers
+    loc.apply_changes(retire_component(moved, code).iloc[[7]])
+    assert code not in [c.code for c in loc.locate(target.x, target.y, crs="wgs84", k=5).nearby]
+    # register a new one right there
+    new = new_components(
+        gpd.GeoDataFrame({"class_code": ["0602"]}, geometry=[target], crs="EPSG:4326"),
+        cell_codes=loc.cell_locator.locate_codes([target.x], [target.y]),
+        existing_codes=comps["code"])
+    loc.apply_changes(new)
+    got = loc.locate(target.x, target.y, crs="wgs84", k=1, classes="0602")
+    assert [c.code for c in got.nearby] == list(new["code"])
+    assert got.nearby[0].class_name == "工地"
+    # a locator built without components accepts changes too
+    empty = Locator(cells, divisions, cell_locator=base.cell_locator)
+    empty.apply_changes(new)
+    assert empty.locate_component(new["code"].iloc[0]).component.code == new["code"].iloc[0]
+
+
 def test_locate_many_matches_single(synth):
     cells, divisions, comps, loc = synth
     rng = np.random.default_rng(9)
@@ -167,7 +197,13 @@ def _sjoin_csv(cells, path):
     return df
 
 
-def test_locate_csv_equals_sjoin(synth, tmp_path):
+@pytest.mark.parametrize(
+    "note, newline, chunksize",
+    [("备注, quoted", "\n", 1234),  # quoted fields: the pandas path
+     ("plain", "\n", 17),  # one record per line: the byte pass-through path
+     ("plain", "\r\n", 999)],  # CRLF: the pandas path
+)
+def test_locate_csv_equals_sjoin(synth, tmp_path, note, newline, chunksize):
     cells, divisions, comps, loc = synth
     rng = np.random.default_rng(4)
     xmin, ymin, xmax, ymax = cells.total_bounds
@@ -178,15 +214,37 @@ def test_locate_csv_equals_sjoin(synth, tmp_path):
     lon[:500], lat[:500] = co[:500, 0], co[:500, 1]  # vertices: ties between cells
     src = tmp_path / "in.csv"
     pd.DataFrame({"id": np.arange(n), "lon": [repr(float(v)) for v in lon],
-                  "lat": [repr(float(v)) for v in lat], "note": "备注, quoted"}).to_csv(
-        src, index=False)
+                  "lat": [repr(float(v)) for v in lat], "note": note}).to_csv(
+        src, index=False, lineterminator=newline)
     out = tmp_path / "out.csv"
-    res = locate_csv(src, out, crs="wgs84", locator=loc, chunksize=1234, progress=False)
+    res = locate_csv(src, out, crs="wgs84", locator=loc, chunksize=chunksize, progress=False)
     assert res.rows == n and res.invalid == 0 and res.outside > 100
     got = pd.read_csv(out, dtype=str, keep_default_na=False)
     exp = _sjoin_csv(cells, src)
     pd.testing.assert_frame_equal(got, exp)
     assert res.located == (got["cell_code"] != "").sum()
+    if newline == "\n":  # the same bytes pandas would write
+        exp.to_csv(tmp_path / "exp.csv", index=False, lineterminator="\n")
+        assert out.read_bytes() == (tmp_path / "exp.csv").read_bytes()
+
+
+def test_locate_csv_plain_edge_cases(synth, tmp_path):
+    cells, divisions, comps, loc = synth
+    p = shapely.point_on_surface(cells.geometry.values[:3])
+    rows = [f"{float(a)!r},x{i},{float(b)!r}" for i, (a, b) in
+            enumerate(zip(shapely.get_x(p), shapely.get_y(p), strict=True))]
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("lon,name,lat\n" + "\n".join(rows))  # no final newline
+    assert locate_csv(src, out, crs="wgs84", locator=loc, progress=False).located == 3
+    lines = out.read_text().splitlines()
+    assert lines[0] == "lon,name,lat,cell_code,community_code,street_code,district_code"
+    assert lines[2].startswith(rows[1] + "," + cells["code"].iloc[1] + ",")
+    src.write_text("lon,name,lat\n" + rows[0] + "\n" + rows[1] + ",extra\n")
+    with pytest.raises(DataFileError, match="line 3 has 4 fields but the header has 3"):
+        locate_csv(src, out, crs="wgs84", locator=loc, progress=False)
+    src.write_text("lon,lat,lon\n116.4,39.9,1\n")
+    with pytest.raises(DataFileError, match="repeats a column"):
+        locate_csv(src, out, crs="wgs84", locator=loc, progress=False)
 
 
 def test_locate_csv_gcj02(synth, tmp_path):

@@ -43,85 +43,98 @@ def _count(store):
     return store.query("SELECT COUNT(*) FROM components")[0][0]
 
 
-def test_add_load_round_trip(store_copy, census):
-    assert store_copy.add_components(census) == len(census)
-    back = store_copy.load_components()
+@pytest.fixture()
+def empty_store(store_copy):
+    """A private copy of the sample store with its components table emptied.
+
+    The sample city ships a census; these tests bring their own.
+    """
+    with store_copy.transaction() as c:
+        c.execute("DELETE FROM components")
+    assert _count(store_copy) == 0
+    return store_copy
+
+
+def test_add_load_round_trip(empty_store, census):
+    assert empty_store.add_components(census) == len(census)
+    back = empty_store.load_components()
     pd.testing.assert_frame_equal(pd.DataFrame(back.drop(columns="geometry")),
                                   pd.DataFrame(census.drop(columns="geometry")))
     assert back.geometry.geom_equals_exact(census.geometry, 0).all()
-    one = store_copy.get_component(census["code"].iloc[5])
+    one = empty_store.get_component(census["code"].iloc[5])
     assert one.code == census["code"].iloc[5] and one.cell_code == census["cell_code"].iloc[5]
-    dong = store_copy.load_components(district="110101")
+    dong = empty_store.load_components(district="110101")
     assert len(dong) == census["code"].str.startswith("110101").sum()
     with pytest.raises(ConflictError, match="already stored"):
-        store_copy.add_components(census.iloc[[0]])
-    assert _count(store_copy) == len(census)
+        empty_store.add_components(census.iloc[[0]])
+    assert _count(empty_store) == len(census)
     with pytest.raises(NotFoundError):
-        store_copy.get_component("1101010101999999")
+        empty_store.get_component("1101010101999999")
 
 
-def test_register_issues_codes_after_stored_ones(store_copy, census, city):
-    store_copy.add_components(census)
+def test_register_issues_codes_after_stored_ones(empty_store, census, city):
+    empty_store.add_components(census)
     cell = city.cells.iloc[100]
     p = shapely.point_on_surface(cell.geometry)
     recs = gpd.GeoDataFrame({"class_code": ["0101", "0213"]},
                             geometry=[p, p], crs="EPSG:4326")
-    new = store_copy.register_components(recs, on=dt.date(2026, 1, 5))
+    new = empty_store.register_components(recs, on=dt.date(2026, 1, 5))
     assert list(new["cell_code"]) == [cell["code"]] * 2
     district = cell["district_code"]
     for code, cls in zip(new["code"], ["0101", "0213"], strict=True):
         used = census["code"][census["code"].str.startswith(district + cls)]
         top = used.str.slice(-6).astype(int).max() if len(used) else 0
         assert code == f"{district}{cls}{top + 1:06d}"
-    assert _count(store_copy) == len(census) + 2
+    assert _count(empty_store) == len(census) + 2
     outside = gpd.GeoDataFrame({"class_code": ["0101"]}, geometry=[shapely.Point(116.6, 40.08)],
                                crs="EPSG:4326")
     with pytest.raises(InvalidCodeError, match="outside every unit grid cell"):
-        store_copy.register_components(outside)
-    assert _count(store_copy) == len(census) + 2
+        empty_store.register_components(outside)
+    assert _count(empty_store) == len(census) + 2
 
 
-def test_update_persists_edit_move_retire(store_copy, census, city):
-    store_copy.add_components(census)
+def test_update_persists_edit_move_retire(empty_store, census, city):
+    empty_store.add_components(census)
     code = census["code"].iloc[0]
-    frame = store_copy.load_components()
+    frame = empty_store.load_components()
     frame = edit_component(frame, code, owner="某物业公司", date=dt.date(2026, 2, 1))
     g = frame.geometry.iloc[0]
     frame = move_component(frame, code, g.x, g.y, cell_code=frame["cell_code"].iloc[0])
     frame = retire_component(frame, census["code"].iloc[1])
-    assert store_copy.update_components(frame.iloc[[0, 1]]) == 2
-    again = store_copy.load_components()
+    assert empty_store.update_components(frame.iloc[[0, 1]]) == 2
+    again = empty_store.load_components()
     assert again["owner"].iloc[0] == "某物业公司"
     assert again["status"].iloc[1] == ComponentStatus.REMOVED.value
     assert list(again["code"]) == list(census["code"])  # codes stable
     ghost = frame.iloc[[2]].copy()
     ghost["code"] = ghost["code"].str.slice(0, 10) + "999999"
     with pytest.raises(NotFoundError, match="register it first"):
-        store_copy.update_components(ghost)
+        empty_store.update_components(ghost)
 
 
 @pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".csv"])
-def test_export_import_round_trip(store_copy, census, tmp_path, suffix):
-    store_copy.add_components(census)
-    path = store_copy.export_components(tmp_path / f"c{suffix}")
-    store_copy.query("DELETE FROM components")  # autocommit read-path connection
-    assert _count(store_copy) == 0
-    n = store_copy.import_components(path, crs="wgs84" if suffix == ".csv" else None)
+def test_export_import_round_trip(empty_store, census, tmp_path, suffix):
+    empty_store.add_components(census)
+    path = empty_store.export_components(tmp_path / f"c{suffix}")
+    with empty_store.transaction() as c:
+        c.execute("DELETE FROM components")
+    assert _count(empty_store) == 0
+    n = empty_store.import_components(path, crs="wgs84" if suffix == ".csv" else None)
     assert n == len(census)
-    back = store_copy.load_components()
+    back = empty_store.load_components()
     pd.testing.assert_frame_equal(pd.DataFrame(back.drop(columns="geometry")),
                                   pd.DataFrame(census.drop(columns="geometry")))
     np.testing.assert_array_equal(back.geometry.x, census.geometry.x)
 
 
-def test_import_new_components_from_gcj02_csv(store_copy, city, tmp_path):
+def test_import_new_components_from_gcj02_csv(empty_store, city, tmp_path):
     pts = shapely.point_on_surface(city.cells.geometry.values[:5])
     glon, glat = wgs84_to(shapely.get_x(pts), shapely.get_y(pts), crs="gcj02")
     src = tmp_path / "new.csv"
     pd.DataFrame({"lon": glon, "lat": glat, "class_code": "0305",
                   "owner": "环卫所"}).to_csv(src, index=False)
-    assert store_copy.import_components(src, crs="gcj02") == 5
-    got = store_copy.load_components()
+    assert empty_store.import_components(src, crs="gcj02") == 5
+    got = empty_store.load_components()
     assert list(got["cell_code"]) == list(city.cells["code"].iloc[:5])
     assert (got["owner"] == "环卫所").all() and got["code"].str.slice(6, 10).eq("0305").all()
 
@@ -152,30 +165,30 @@ def _set(row, col, value):
         (_set(5, "code", "1101060101000001x"), InvalidCodeError, "16 digits"),
     ],
 )
-def test_bad_csv_changes_nothing(store_copy, census, tmp_path, mutate, error, match):
-    store_copy.add_components(census.iloc[:10])
+def test_bad_csv_changes_nothing(empty_store, census, tmp_path, mutate, error, match):
+    empty_store.add_components(census.iloc[:10])
     path = _bad_csv(census.iloc[10:30].reset_index(drop=True), tmp_path, mutate)
     with pytest.raises(error, match=match):
-        store_copy.import_components(path, crs="wgs84")
-    assert _count(store_copy) == 10
+        empty_store.import_components(path, crs="wgs84")
+    assert _count(empty_store) == 10
 
 
-def test_wrong_crs_in_file_changes_nothing(store_copy, census, tmp_path):
+def test_wrong_crs_in_file_changes_nothing(empty_store, census, tmp_path):
     # a GCJ-02 export mislabelled as WGS84: positions land ~500 m off their cells
     sub = census.iloc[:50].copy()
     glon, glat = wgs84_to(sub.geometry.x, sub.geometry.y, crs="gcj02")
     sub = sub.set_geometry(gpd.points_from_xy(glon, glat), crs="EPSG:4326")
     path = write_components_file(sub, tmp_path / "gcj.gpkg")
     with pytest.raises(InvalidCodeError, match="outside its cell.*CRS"):
-        store_copy.import_components(path)
+        empty_store.import_components(path)
     no_crs = tmp_path / "nocrs.gpkg"
     with pytest.warns(UserWarning, match="crs"):  # pyogrio warns, as it should
         census.iloc[:5].set_crs(None, allow_override=True).to_file(no_crs, driver="GPKG")
     with pytest.raises(DataFileError, match="declares no CRS"):
-        store_copy.import_components(no_crs)
+        empty_store.import_components(no_crs)
     with pytest.raises(DataFileError, match="own CRS"):
-        store_copy.import_components(path, crs="gcj02")
-    assert _count(store_copy) == 0
+        empty_store.import_components(path, crs="gcj02")
+    assert _count(empty_store) == 0
 
 
 @pytest.mark.parametrize("name, text, match", [
@@ -185,16 +198,16 @@ def test_wrong_crs_in_file_changes_nothing(store_copy, census, tmp_path):
     ("rows.csv", "lon,lat,class_code\n", "no rows"),
     ("bad.txt", "lon,lat\n", "cannot tell the format"),
 ])
-def test_bad_files_change_nothing(store_copy, tmp_path, name, text, match):
+def test_bad_files_change_nothing(empty_store, tmp_path, name, text, match):
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(DataFileError, match=match):
-        store_copy.import_components(path, crs="wgs84")
-    assert _count(store_copy) == 0
+        empty_store.import_components(path, crs="wgs84")
+    assert _count(empty_store) == 0
 
 
-def test_csv_needs_crs(store_copy, census, tmp_path):
+def test_csv_needs_crs(empty_store, census, tmp_path):
     path = write_components_file(census.iloc[:3], tmp_path / "c.csv")
     with pytest.raises(DataFileError, match="give the CRS"):
-        store_copy.import_components(path)
-    assert _count(store_copy) == 0
+        empty_store.import_components(path)
+    assert _count(empty_store) == 0
