@@ -61,8 +61,18 @@ class NearbyComponentPublic(BaseModel):
     class_name: str = Field(..., description="class name in Chinese, e.g. 上水井盖")
     dept_code: str = Field(..., description="department in charge (主管部门) code")
     dept_name: str = Field(..., description="department in charge (主管部门) name")
+    owner: str = Field(..., description="owner (权属单位)")
     status: str = Field(..., description="status: 完好, 破损, 丢失, 废弃 or 移除")
     distance_m: float = Field(..., description="distance from the position, metres")
+
+
+class ChiefRef(BaseModel):
+    """A street-and-alley chief (街巷长) answering for the located cell."""
+
+    id: str = Field(..., description="chief id")
+    name: str = Field(..., description="name")
+    title: str = Field(..., description="title, e.g. 西长安街街道 街巷长")
+    alley: str = Field(..., description="the street or alley (街巷) through this cell")
 
 
 class CellRef(BaseModel):
@@ -89,6 +99,9 @@ class LocationPublic(BaseModel):
     district: DivisionRef = Field(..., description="district (区)")
     nearest_components: list[NearbyComponentPublic] = Field(
         default_factory=list, description="nearest components (最近部件), closest first")
+    chiefs: list[ChiefRef] = Field(
+        default_factory=list, description="street-and-alley chiefs (街巷长) answering for the "
+                                          "cell today; empty when no assigned alley crosses it")
     component: NearbyComponentPublic | None = Field(
         None, description="the component asked for, when located by component code")
 

@@ -66,6 +66,7 @@ class NearbyComponent:
     class_name: str
     dept_code: str
     dept_name: str
+    owner: str
     status: str
     distance_m: float
 
@@ -164,7 +165,7 @@ class Locator:
         """Build from a sample ``City`` (``.cells`` and ``.divisions``)."""
         return cls(city.cells, city.divisions, **kwargs)
 
-    _COMP_FIELDS = ("code", "class_code", "dept_code", "dept_name", "status")
+    _COMP_FIELDS = ("code", "class_code", "dept_code", "dept_name", "owner", "status")
 
     def _index_components(self, components: gpd.GeoDataFrame) -> None:
         lon = components.geometry.x.to_numpy()
@@ -327,7 +328,7 @@ class Locator:
         return NearbyComponent(
             code=c["code"][row], class_code=c["class_code"][row], class_name=c["class_name"][row],
             dept_code=c["dept_code"][row], dept_name=c["dept_name"][row],
-            status=c["status"][row], distance_m=distance,
+            owner=c["owner"][row], status=c["status"][row], distance_m=distance,
         )
 
     def _location(

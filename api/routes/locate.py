@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import LocatorDep, PrincipalDep
+from api.deps import LocatorDep, PrincipalDep, StoreDep
 from api.schemas import LocationPublic
 from gridcore.crs import CRS
 from gridcore.errors import CoordinateError
@@ -14,10 +14,28 @@ from gridcore.errors import CoordinateError
 router = APIRouter(prefix="/v1", tags=["locate"])
 
 
-def location_public(loc) -> dict:
+def _chiefs_of(store, cell_code: str) -> list[dict]:
+    """Chiefs whose alleys cross the cell today (the sample ships a roster)."""
+    from datetime import date
+
+    from gridcore.chiefs import chiefs_of_cells
+
+    roster = store.load_roster()
+    if roster.chiefs.empty:
+        return []
+    found = chiefs_of_cells([cell_code], roster.assignments,
+                            alley_cells=store.alley_cells(), on=date.today())
+    people = roster.chiefs.set_index("id")
+    return [{"id": cid, "name": people.loc[cid, "name"], "title": people.loc[cid, "title"],
+             "alley": alley} for cid, alley in zip(found["chief_id"], found["alley"],
+                                                   strict=True)]
+
+
+def location_public(loc, store=None) -> dict:
     """Shape a `gridcore.locate.Location` as the stable locate answer."""
     d = loc.to_dict()
     return {
+        "chiefs": _chiefs_of(store, d["cell_code"]) if store is not None else [],
         "position": {"lon": d["lon"], "lat": d["lat"], "crs": "wgs84"},
         "cell": {"code": d["cell_code"]},
         "community": {"code": d["community_code"], "name": d["community_name"]},
@@ -31,7 +49,7 @@ def location_public(loc) -> dict:
 @router.get("/locate", response_model=LocationPublic,
             summary="Locate a position (定位): cell, community, street, district, components")
 async def locate(
-    locator: LocatorDep, _: PrincipalDep,
+    locator: LocatorDep, store: StoreDep, _: PrincipalDep,
     lon: Annotated[float | None, Query(ge=-180, le=180, description="longitude in `crs`")] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90, description="latitude in `crs`")] = None,
     crs: Annotated[CRS | None, Query(
@@ -54,8 +72,8 @@ async def locate(
     if code is not None:
         if lon is not None or lat is not None:
             raise CoordinateError("give either lon/lat/crs or a component code, not both")
-        return location_public(locator.locate_component(code, district=district, k=k))
+        return location_public(locator.locate_component(code, district=district, k=k), store)
     if lon is None or lat is None or crs is None:
         raise CoordinateError("give lon, lat and crs (wgs84, gcj02 or bd09), "
                               "or a component code")
-    return location_public(locator.locate(lon, lat, crs=crs, k=k))
+    return location_public(locator.locate(lon, lat, crs=crs, k=k), store)
