@@ -480,6 +480,7 @@ def apply_action(
         ) from None
     role = Role(role)
     at = _utc(at)
+    _check_role(action, role)  # before the state, so a refusal reveals nothing about it
     nxt = TRANSITIONS.get((case.state, action))
     if nxt is None:
         allowed = allowed_actions(case.state)
@@ -488,7 +489,6 @@ def apply_action(
             f"cannot {action.value!r} a case in state {case.state.value!r}; "
             f"allowed actions: {allowed_text}"
         )
-    _check_role(action, role)
     if case.events and at < case.events[-1].at:
         raise TransitionError(
             f"{action.value!r} at {at.isoformat()} is before the case's last event at "
