@@ -208,8 +208,8 @@ def bench_reports(db: Path, n: int, concurrency: int) -> None:
         port = _port()
         env = dict(os.environ, GRIDCORE_DB=str(copy), PYTHONPATH=str(ROOT))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "tests.api._cases_app:make_app",
-             "--port", str(port), "--log-level", "warning"],
+            [sys.executable, "-m", "gridcore.cli", "serve", "--port", str(port),
+             "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:

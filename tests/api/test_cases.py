@@ -371,3 +371,9 @@ def test_the_sample_city_ships_its_chiefs_and_an_own_grid_gets_none(store_copy, 
     other = SQLiteStore(tmp_path / "own.db")  # no sample grid in it
     assert other.query("SELECT COUNT(*) AS n FROM chiefs")[0]["n"] == 0
     other.close()
+
+
+def test_405_allows_every_method_of_the_path(shared_api):
+    r = shared_api.put("/v1/cases", headers=_h(shared_api, "admin"))
+    assert r.status_code == 405
+    assert {"GET", "POST"} <= set(r.headers["allow"].replace(" ", "").split(","))
