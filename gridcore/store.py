@@ -347,7 +347,7 @@ class SQLiteStore:
         # database exists only on its own connection, so it keeps one, behind a lock.
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # re-entrant: a nested BEGIN errors, never hangs
         self._connections: list[sqlite3.Connection] = []
         self._shared = self._connect() if self._memory else None
         with self.transaction() as c:
