@@ -128,15 +128,26 @@ def install(app: FastAPI) -> None:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route offers for this path (Starlette names only the first's)."""
-    from starlette.routing import Match
+    """Every method the OpenAPI schema documents for the resource at this path.
 
-    allowed: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE and getattr(route, "methods", None):
-            allowed |= route.methods
-    return ", ".join(sorted(allowed))
+    Starlette answers 405 with the methods of the first route whose path matches, so a
+    path served by two routes (GET and POST /v1/cases) would advertise only one; and the
+    routers FastAPI includes are not plain routes one could walk for their methods.
+    """
+    from starlette.routing import compile_path
+
+    path = request.scope.get("path", "")
+    matches = [
+        (template.count("{"), operations)
+        for template, operations in request.app.openapi().get("paths", {}).items()
+        if compile_path(template)[0].match(path)
+    ]
+    if not matches:
+        return ""
+    # the most literal template is the resource: /v1/disputes/screen, not /{task_id}
+    fewest = min(n for n, _ in matches)
+    methods = {m.upper() for n, ops in matches if n == fewest for m in ops if m != "parameters"}
+    return ", ".join(sorted(methods))
 
 
 class BodySizeLimit:

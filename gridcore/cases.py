@@ -480,6 +480,7 @@ def apply_action(
         ) from None
     role = Role(role)
     at = _utc(at)
+    _check_role(action, role)  # before the state, so a refusal reveals nothing about it
     nxt = TRANSITIONS.get((case.state, action))
     if nxt is None:
         allowed = allowed_actions(case.state)
@@ -488,7 +489,6 @@ def apply_action(
             f"cannot {action.value!r} a case in state {case.state.value!r}; "
             f"allowed actions: {allowed_text}"
         )
-    _check_role(action, role)
     if case.events and at < case.events[-1].at:
         raise TransitionError(
             f"{action.value!r} at {at.isoformat()} is before the case's last event at "
@@ -527,7 +527,12 @@ def _hours(values) -> np.ndarray:
     """Hours since the Unix epoch of datetimes (aware or naive-as-UTC); NaN for None/NaT."""
     if isinstance(values, dt.datetime):
         values = [values]
-    stamps = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True)
+    if isinstance(values, pd.Index):
+        values = pd.Series(values)
+    if isinstance(values, pd.Series) and pd.api.types.is_datetime64_any_dtype(values):
+        stamps = pd.to_datetime(values, utc=True)  # already datetimes: no object detour
+    else:
+        stamps = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True)
     naive = stamps.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
     out = naive.astype(np.int64).astype(float) / 3.6e9
     out[np.isnat(naive)] = np.nan
@@ -648,12 +653,14 @@ def find_duplicates(
     missing = {"lon", "lat", "event_class", "reported_at"} - set(open_cases.columns)
     if missing:
         raise ValueError(f"open_cases lacks columns {sorted(missing)}")
-    dist = _haversine_m(lon, lat, open_cases["lon"].to_numpy(), open_cases["lat"].to_numpy())
-    gap_h = np.abs(_hours(open_cases["reported_at"]) - _hours(reported_at)[0])
-    hit = ((open_cases["event_class"].to_numpy() == event_class)
-           & (dist <= radius_m) & (gap_h <= window_hours))
-    pos = np.flatnonzero(hit)
-    return pos[np.argsort(dist[pos], kind="stable")].astype(np.intp)
+    # the class test is the cheapest and the most selective: do the arithmetic on its hits
+    pos = np.flatnonzero(open_cases["event_class"].to_numpy() == event_class)
+    dist = _haversine_m(lon, lat, open_cases["lon"].to_numpy()[pos],
+                        open_cases["lat"].to_numpy()[pos])
+    gap_h = np.abs(_hours(open_cases["reported_at"].iloc[pos]) - _hours(reported_at)[0])
+    keep = (dist <= radius_m) & (gap_h <= window_hours)
+    pos, dist = pos[keep], dist[keep]
+    return pos[np.argsort(dist, kind="stable")].astype(np.intp)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -787,15 +794,14 @@ def case_metrics(
         fu = followups.copy()
         fu["at"] = pd.to_datetime(fu["at"], utc=True)
         fu = fu.sort_values("at").drop_duplicates("case_id", keep="last").set_index("case_id")
-        try:
-            weights = fu["satisfaction"].map(
-                lambda s: SATISFACTION_WEIGHTS[Satisfaction(s)]
-            )
-        except ValueError as exc:
+        answers = fu["satisfaction"].astype(str)
+        weights = answers.map({s.value: w for s, w in SATISFACTION_WEIGHTS.items()})
+        if weights.isna().any():
+            bad = answers[weights.isna()].iloc[0]
             raise ValueError(
-                f"{exc}; satisfaction must be one of "
+                f"{bad!r} is not a follow-up answer; satisfaction must be one of "
                 f"{', '.join(s.value for s in Satisfaction)}"
-            ) from None
+            )
         ids = df["id"]
         has = ids.isin(fu.index)
         df.loc[has, "_followed"] = 1.0

@@ -373,3 +373,9 @@ def test_duplicate_distance_agrees_with_projected_metres():
     clear_out = set(np.flatnonzero(metres > 121).tolist())
     assert clear_in <= got and not (got & clear_out)
     assert len(clear_in) > 10
+
+
+def test_role_is_checked_before_the_state():
+    c = _case_in(CaseState.CLOSED)
+    with pytest.raises(PermissionDeniedError):
+        _step(c, Action.FILE, 1, role=Role.CHIEF)

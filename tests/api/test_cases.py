@@ -371,3 +371,27 @@ def test_the_sample_city_ships_its_chiefs_and_an_own_grid_gets_none(store_copy, 
     other = SQLiteStore(tmp_path / "own.db")  # no sample grid in it
     assert other.query("SELECT COUNT(*) AS n FROM chiefs")[0]["n"] == 0
     other.close()
+
+
+def test_405_allows_every_method_of_the_path(shared_api):
+    r = shared_api.put("/v1/cases", headers=_h(shared_api, "admin"))
+    assert r.status_code == 405
+    assert {"GET", "POST"} <= set(r.headers["allow"].replace(" ", "").split(","))
+
+
+def test_chief_view_lists_components_in_own_cells_only(api, store_copy):
+    import geopandas as gpd
+    import shapely
+
+    records = gpd.GeoDataFrame(
+        {"class_code": ["0101", "0305"]},
+        geometry=[shapely.Point(*NANLUO), shapely.Point(*TANGZI)], crs="EPSG:4326")
+    stored = store_copy.register_components(records)
+    mine = stored.loc[stored["class_code"] == "0101", "code"].item()
+    theirs = stored.loc[stored["class_code"] == "0305", "code"].item()
+    v = api.get("/v1/chiefs/c003/view", headers=_h(api, "c003")).json()
+    codes = {c["code"] for c in v["components"]}
+    assert mine in codes and theirs not in codes
+    assert all(c["cell_code"] in v["cells"] for c in v["components"])
+    got = next(c for c in v["components"] if c["code"] == mine)
+    assert got["lon"] == pytest.approx(NANLUO[0]) and got["lat"] == pytest.approx(NANLUO[1])
