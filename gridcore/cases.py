@@ -20,11 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 
+from gridcore._data import read_data_csv
 from gridcore.auth import Role
 from gridcore.errors import (
     DataFileError,
@@ -160,18 +160,9 @@ class EventClass:
     default_department: str
 
 
-def _read_data_csv(name: str) -> pd.DataFrame:
-    path = resources.files("gridcore").joinpath("data", name)
-    try:
-        with path.open("rb") as f:
-            return pd.read_csv(f, comment="#", dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise DataFileError(f"cannot read gridcore/data/{name}: {exc}") from exc
-
-
 @lru_cache(maxsize=1)
 def _event_class_table() -> pd.DataFrame:
-    table = _read_data_csv("event_classes_legacy.csv")
+    table = read_data_csv("event_classes_legacy.csv")
     needed = {"code", "major_code", "major_name", "name", "time_limit_hours",
               "default_department"}
     missing = needed - set(table.columns)
@@ -203,7 +194,7 @@ def event_classes() -> pd.DataFrame:
 
 @lru_cache(maxsize=1)
 def _department_table() -> pd.DataFrame:
-    table = _read_data_csv("departments_legacy.csv")
+    table = read_data_csv("departments_legacy.csv")
     return table.set_index("code", drop=False).sort_index()
 
 

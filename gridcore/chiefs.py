@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from importlib import resources
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from gridcore._data import read_data_csv
 from gridcore.errors import DataFileError, NotFoundError
 
 __all__ = [
@@ -255,15 +255,6 @@ def chiefs_of_cells(
     ]
 
 
-def _read(name: str) -> pd.DataFrame:
-    path = resources.files("gridcore").joinpath("data", name)
-    try:
-        with path.open("rb") as f:
-            return pd.read_csv(f, comment="#", dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise DataFileError(f"cannot read gridcore/data/{name}: {exc}") from exc
-
-
 def load_sample_roster() -> ChiefRoster:
     """Load the sample chiefs, alleys and assignments shipped with gridcore.
 
@@ -274,8 +265,8 @@ def load_sample_roster() -> ChiefRoster:
     -------
     ChiefRoster
     """
-    chiefs = _read("sample_chiefs.csv")
-    raw = _read("sample_alleys.csv")
+    chiefs = read_data_csv("sample_chiefs.csv")
+    raw = read_data_csv("sample_alleys.csv")
     try:
         geometry = shapely.from_wkt(raw["wkt"].to_numpy())
     except shapely.errors.GEOSException as exc:
@@ -286,7 +277,7 @@ def load_sample_roster() -> ChiefRoster:
         geometry=geometry, crs="EPSG:4326",
     )
     assignments = validate_assignments(
-        _read("sample_chief_assignments.csv"), chiefs=chiefs, alleys=alleys
+        read_data_csv("sample_chief_assignments.csv"), chiefs=chiefs, alleys=alleys
     )
     return ChiefRoster(chiefs=chiefs, alleys=alleys, assignments=assignments)
 
