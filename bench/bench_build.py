@@ -1,6 +1,7 @@
 """Time building the sample city: divisions, unit grid, validation and the SQLite store.
 
-Prints the median of several runs for each stage, and the grid's figures.
+Prints the median of several runs for each stage, the grid's figures, and one run of the
+whole sample build (components, chiefs and alerts included), as `gridcore build` does.
 Run: python bench/bench_build.py [--repeat 3]
 """
 
@@ -59,6 +60,17 @@ def main() -> None:
         print(f"  {k:<10} {statistics.median(v):7.2f}")
     total = sum(statistics.median(v) for k, v in times.items() if k != "load")
     print(f"  {'build':<10} {total:7.2f}   (divisions + grid + validate + store)")
+    from gridcore.sample import SAMPLE_COMPONENTS, build_sample_city
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        s = SQLiteStore(Path(tmp) / "full.db")
+        build_sample_city(s, progress=False)
+        full = time.perf_counter() - t
+        size = (Path(tmp) / "full.db").stat().st_size
+        s.close()
+    print(f"  full sample city {full:6.1f}   (one run: the above plus {SAMPLE_COMPONENTS:,} "
+          f"components, chiefs and the 堂子胡同 alerts; store {size / 1e6:.0f} MB)")
     area = cells["area_m2"].to_numpy()
     print(f"  cells/s    {len(cells) / statistics.median(times['grid']):7.0f}   "
           f"median cell {np.median(area):.0f} m²")
