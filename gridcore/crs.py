@@ -15,8 +15,10 @@ Every public entry point takes the input CRS explicitly: there is no default.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from functools import lru_cache
+from types import SimpleNamespace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -137,37 +139,45 @@ def validate_lonlat(lon: ArrayLike, lat: ArrayLike, *, region: str = "china") ->
     )
 
 
-def _gcj_offset(lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
+# The formulas below run on numpy arrays (``m=np``) or, for one point, on Python floats
+# (``m=_SCALAR``): one formula, and a single GCJ-02 position converts in microseconds
+# instead of paying numpy's per-call overhead dozens of times per iteration.
+_SCALAR = SimpleNamespace(sin=math.sin, cos=math.cos, sqrt=math.sqrt, abs=abs,
+                          arctan2=math.atan2)
+_PI = math.pi
+
+
+def _gcj_offset(lon, lat, m=np):
     """Return the GCJ-02 offset (dlon, dlat) in degrees at WGS84 positions."""
     x = lon - 105.0
     y = lat - 35.0
-    sqrt_abs_x = np.sqrt(np.abs(x))
-    common = (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+    sqrt_abs_x = m.sqrt(m.abs(x))
+    common = (20.0 * m.sin(6.0 * x * _PI) + 20.0 * m.sin(2.0 * x * _PI)) * 2.0 / 3.0
     dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sqrt_abs_x
     dlat += common
-    dlat += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-    dlat += (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
+    dlat += (20.0 * m.sin(y * _PI) + 40.0 * m.sin(y / 3.0 * _PI)) * 2.0 / 3.0
+    dlat += (160.0 * m.sin(y / 12.0 * _PI) + 320.0 * m.sin(y * _PI / 30.0)) * 2.0 / 3.0
     dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sqrt_abs_x
     dlon += common
-    dlon += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-    dlon += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
-    rad_lat = lat / 180.0 * np.pi
-    magic = 1.0 - _EE * np.sin(rad_lat) ** 2
-    sqrt_magic = np.sqrt(magic)
-    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * np.pi)
-    dlon = (dlon * 180.0) / (_A / sqrt_magic * np.cos(rad_lat) * np.pi)
+    dlon += (20.0 * m.sin(x * _PI) + 40.0 * m.sin(x / 3.0 * _PI)) * 2.0 / 3.0
+    dlon += (150.0 * m.sin(x / 12.0 * _PI) + 300.0 * m.sin(x / 30.0 * _PI)) * 2.0 / 3.0
+    rad_lat = lat / 180.0 * _PI
+    magic = 1.0 - _EE * m.sin(rad_lat) ** 2
+    sqrt_magic = m.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * _PI)
+    dlon = (dlon * 180.0) / (_A / sqrt_magic * m.cos(rad_lat) * _PI)
     return dlon, dlat
 
 
-def _wgs84_to_gcj02(lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
-    dlon, dlat = _gcj_offset(lon, lat)
+def _wgs84_to_gcj02(lon, lat, m=np):
+    dlon, dlat = _gcj_offset(lon, lat, m)
     return lon + dlon, lat + dlat
 
 
-def _gcj02_to_bd09(lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
-    z = np.sqrt(lon * lon + lat * lat) + 0.00002 * np.sin(lat * _X_PI)
-    theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * _X_PI)
-    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+def _gcj02_to_bd09(lon, lat, m=np):
+    z = m.sqrt(lon * lon + lat * lat) + 0.00002 * m.sin(lat * _X_PI)
+    theta = m.arctan2(lat, lon) + 0.000003 * m.cos(lon * _X_PI)
+    return z * m.cos(theta) + 0.0065, z * m.sin(theta) + 0.006
 
 
 def _invert(forward, lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
@@ -179,6 +189,8 @@ def _invert(forward, lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
     so its result does not depend on the other vertices in the array (a border shared
     by two polygons converts to the same coordinates in both).
     """
+    if lon.size == 1:
+        return _invert_one(forward, lon, lat)
     x, y = lon.astype(np.float64, copy=True), lat.astype(np.float64, copy=True)
     xf, yf = x.reshape(-1), y.reshape(-1)
     tx, ty = lon.reshape(-1), lat.reshape(-1)
@@ -192,6 +204,20 @@ def _invert(forward, lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
         yf[active] -= ey
         active = active[np.maximum(np.abs(ex), np.abs(ey)) >= _INVERSE_TOL_DEG]
     return x, y
+
+
+def _invert_one(forward, lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
+    """`_invert` for one point, on Python floats (same steps, same stopping rule)."""
+    tx, ty = float(lon.reshape(-1)[0]), float(lat.reshape(-1)[0])
+    x, y = tx, ty
+    for _ in range(_INVERSE_MAX_ITER):
+        fx, fy = forward(x, y, _SCALAR)
+        ex, ey = fx - tx, fy - ty
+        x -= ex
+        y -= ey
+        if max(abs(ex), abs(ey)) < _INVERSE_TOL_DEG:
+            break
+    return np.full(lon.shape, x), np.full(lat.shape, y)
 
 
 def _bd09_to_gcj02(lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
