@@ -905,6 +905,27 @@ class SQLiteStore:
                     f"{alley!r} already has an assignment from {valid_from}; "
                     "a handover needs another date") from None
 
+    def chiefs_of_cell(self, cell_code: str, *, on: date | None = None) -> list[dict]:
+        """Return the chiefs whose alleys cross a cell on a day (default today).
+
+        One query over the alley/cell cache and the assignments: for each alley through
+        the cell, the chief of its latest assignment on or before ``on``. The same rule
+        as `gridcore.chiefs.chiefs_of_cells`, for the one-cell case on a hot path.
+        """
+        vid = self.current_version(on=on)
+        if not self.query("SELECT 1 FROM alley_cells_done WHERE version_id = ?", (vid,)):
+            self.alley_cells(vid)  # fills the cache for this grid version on first use
+        day = (on or date.today()).isoformat()
+        rows = self.query(
+            "SELECT c.id, c.name, c.title, a.alley FROM alley_cells ac "
+            "JOIN chief_assignments a ON a.alley = ac.alley "
+            "JOIN chiefs c ON c.id = a.chief_id "
+            "WHERE ac.version_id = ? AND ac.cell_code = ? AND a.valid_from <= ? "
+            "AND a.valid_from = (SELECT MAX(b.valid_from) FROM chief_assignments b "
+            "                    WHERE b.alley = a.alley AND b.valid_from <= ?) "
+            "ORDER BY a.alley, c.id", (vid, cell_code, day, day))
+        return [dict(r) for r in rows]
+
     def alley_cells(self, version: int | None = None) -> pd.DataFrame:
         """Return which cells each alley runs through in a grid version (cached).
 

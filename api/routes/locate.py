@@ -14,28 +14,11 @@ from gridcore.errors import CoordinateError
 router = APIRouter(prefix="/v1", tags=["locate"])
 
 
-def _chiefs_of(store, cell_code: str) -> list[dict]:
-    """Chiefs whose alleys cross the cell today (the sample ships a roster)."""
-    from datetime import date
-
-    from gridcore.chiefs import chiefs_of_cells
-
-    roster = store.load_roster()
-    if roster.chiefs.empty:
-        return []
-    found = chiefs_of_cells([cell_code], roster.assignments,
-                            alley_cells=store.alley_cells(), on=date.today())
-    people = roster.chiefs.set_index("id")
-    return [{"id": cid, "name": people.loc[cid, "name"], "title": people.loc[cid, "title"],
-             "alley": alley} for cid, alley in zip(found["chief_id"], found["alley"],
-                                                   strict=True)]
-
-
 def location_public(loc, store=None) -> dict:
     """Shape a `gridcore.locate.Location` as the stable locate answer."""
     d = loc.to_dict()
     return {
-        "chiefs": _chiefs_of(store, d["cell_code"]) if store is not None else [],
+        "chiefs": store.chiefs_of_cell(d["cell_code"]) if store is not None else [],
         "position": {"lon": d["lon"], "lat": d["lat"], "crs": "wgs84"},
         "cell": {"code": d["cell_code"]},
         "community": {"code": d["community_code"], "name": d["community_name"]},
