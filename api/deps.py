@@ -30,7 +30,7 @@ async def get_store(request: Request) -> SQLiteStore:
 
 
 class CityHolder:
-    """The city the service answers from, loaded once and reloaded when the grid changes.
+    """The city the service answers from, loaded once per app.
 
     The locator (cell lookup raster + component index) is built on first use, or ahead
     of it by `warm_up`; it is shared by every app in the process that serves the same
@@ -66,11 +66,6 @@ class CityHolder:
         t.start()
         return t
 
-    def reload(self) -> None:
-        """Forget the cached city and locator (after a new grid version or components)."""
-        with self._lock:
-            self._city = None
-            self._locator = None
 
 
 _SHARED: dict[tuple, object] = {}

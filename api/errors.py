@@ -35,7 +35,6 @@ DEFAULT_STATUS_CODES: list[tuple[type[BaseException], int, str]] = [
     (e.CoordinateError, 422, "Bad coordinates"),
     (e.InvalidCodeError, 422, "Invalid code"),
     (e.GeometryError, 422, "Bad geometry"),
-    (e.GridValidationError, 422, "Invalid grid"),
     (e.DataFileError, 422, "Bad data file"),
     (e.GridcoreError, 400, "Bad request"),
     (ValueError, 422, "Invalid value"),
@@ -88,10 +87,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(e.GridcoreError)
     async def _gridcore(request: Request, exc: e.GridcoreError):
         status, title = status_for(exc)
-        extra = {}
-        if isinstance(exc, e.GridValidationError):
-            extra["problems"] = [str(p) for p in exc.problems]
-        return problem(status, title, str(exc), instance=request.url.path, **extra)
+        return problem(status, title, str(exc), instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

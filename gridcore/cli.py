@@ -35,10 +35,11 @@ def _store(args: argparse.Namespace):
     return SQLiteStore(args.db) if args.db else SQLiteStore()
 
 
-def _city(args: argparse.Namespace):
+def _city(args: argparse.Namespace, store=None):
+    """Return the city in the store (building the sample city into an empty one)."""
     from .sample import load_sample_city
 
-    return load_sample_city(_store(args), progress=True)
+    return load_sample_city(store if store is not None else _store(args), progress=True)
 
 
 def _parse_date(text: str) -> date:
@@ -94,7 +95,7 @@ def _grid_import(args: argparse.Namespace) -> int:
 
     frame = read_grid_file(args.file, layer=args.layer)
     store = _store(args)
-    city = _city(args)
+    city = _city(args, store)
     report = validate_grid(frame, communities=city.divisions.communities,
                            districts=_districts_for(frame, city.divisions.districts))
     if not report.ok:
@@ -114,7 +115,7 @@ def _grid_export(args: argparse.Namespace) -> int:
     from .grid import write_features
 
     store = _store(args)
-    _city(args)  # builds the sample city on an empty store
+    _city(args, store)  # builds the sample city on an empty store
     cells = store.load_grid(args.version)
     path = write_features(cells, args.out)
     print(f"wrote {len(cells)} cells to {path}")
@@ -145,9 +146,9 @@ def _cell(args: argparse.Namespace) -> int:
     from .errors import OutsideCityError
     from .grid import point_to_cell
 
-    city = _city(args)
+    store = _store(args)
+    city = _city(args, store)
     if args.code:
-        store = _store(args)
         row = store.get_cell(args.code)
     else:
         if args.lon is None or args.lat is None or args.crs is None:
@@ -188,7 +189,7 @@ def _locate(args: argparse.Namespace) -> int:
 @_command("components import")
 def _components_import(args: argparse.Namespace) -> int:
     store = _store(args)
-    _city(args)
+    _city(args, store)
     n = store.import_components(args.file, crs=args.crs)
     print(f"imported {n} components from {args.file}")
     return 0
@@ -197,7 +198,7 @@ def _components_import(args: argparse.Namespace) -> int:
 @_command("components export")
 def _components_export(args: argparse.Namespace) -> int:
     store = _store(args)
-    _city(args)
+    _city(args, store)
     path = store.export_components(args.out, district=args.district)
     print(f"wrote components to {path}")
     return 0
@@ -209,7 +210,7 @@ def _disputes_screen(args: argparse.Namespace) -> int:
     from .grid import read_features
 
     store = _store(args)
-    _city(args)
+    _city(args, store)
     incidents = read_features(args.file)
     screener = DisputeScreener(store.load_divisions(), level=args.level,
                                overrides=store.dispute_overrides())
@@ -240,7 +241,7 @@ def _heatmap_pages(args: argparse.Namespace) -> int:
 @_command("heatmap alerts")
 def _heatmap_alerts(args: argparse.Namespace) -> int:
     store = _store(args)
-    _city(args)
+    _city(args, store)
     alerts = store.heat_alerts()
     for a in alerts:
         print(f"{a['start']} .. {a['end']}  cell {a['cell_code']}  count {a['count']:.0f} "
@@ -259,7 +260,7 @@ def _serve(args: argparse.Namespace) -> int:
     store = _store(args)  # the service reads GRIDCORE_DB: point it at the same file
     os.environ["GRIDCORE_DB"] = str(store.path)
     if store.is_empty():
-        _city(args)  # build before serving, with the progress bar on this terminal
+        _city(args, store)  # build before serving, with the progress bar on this terminal
     store.close()
     from api.main import create_app
 

@@ -43,13 +43,6 @@ class OutsideCityError(NotFoundError):
     """A position or geometry lies outside every unit grid cell of the city."""
 
 
-class GridValidationError(GridcoreError, ValueError):
-    """A grid failed validation; ``problems`` lists each problem by cell."""
-
-    def __init__(self, message: str, problems: list | None = None) -> None:
-        super().__init__(message)
-        self.problems = list(problems or [])
-
 
 class DataFileError(GridcoreError, ValueError):
     """An input file is missing, empty, unreadable or lacks required columns."""

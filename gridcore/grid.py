@@ -36,12 +36,11 @@ _KEY_DECIMALS = 7  # ~1 cm in degrees: geometry identity across versions
 
 @dataclass(frozen=True)
 class GridVersion:
-    """A set of cells valid from a date. ``id`` is assigned by the store."""
+    """A set of cells valid from a date (the store assigns each version an id)."""
 
     valid_from: date
     cells: gpd.GeoDataFrame
     source: str = "generated"
-    id: int | None = None
 
 
 def _cut_community(poly: shapely.Geometry, cell_size: float, min_area: float):

