@@ -142,6 +142,16 @@ def to_city(t: dt.datetime, tz: ZoneInfo | None = None) -> dt.datetime:
     return t.astimezone(zone)
 
 
+def city_date(t: dt.datetime | dt.date, tz: ZoneInfo | None = None) -> dt.date:
+    """Return the city's calendar date of ``t`` (07:00 in Beijing on 1 April is 1 April).
+
+    A plain date is returned as it is; a naive datetime is read as city time.
+    """
+    if isinstance(t, dt.datetime):
+        return to_city(t, tz).date()
+    return t
+
+
 def city_day_bounds(day: dt.date, tz: ZoneInfo | None = None
                     ) -> tuple[dt.datetime, dt.datetime]:
     """Return ``[start, end)`` of the city's calendar day ``day`` as aware datetimes."""

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from gridcore._data import read_data_csv
+from gridcore._time import Clock, city_tz, default_clock, to_utc
 from gridcore.auth import Role
 from gridcore.errors import (
     DataFileError,
@@ -278,7 +279,7 @@ class CaseEvent:
 
 @dataclass(frozen=True)
 class Case:
-    """A case (案卷). Positions are WGS84; times are timezone-aware UTC.
+    """A case (案卷). Positions are WGS84; times are timezone-aware UTC instants.
 
     ``department`` is the department in charge once dispatched; a rework keeps it.
     """
@@ -310,22 +311,41 @@ class Case:
         """The moment the time limit runs out."""
         return self.reported_at + dt.timedelta(hours=self.time_limit_hours)
 
-    def deadline_status(self, now: dt.datetime) -> DeadlineStatus:
-        """Traffic light of this case at ``now`` (frozen at closure for closed cases)."""
+    def deadline_status(self, now: dt.datetime | None = None, *,
+                        clock: Clock | None = None) -> DeadlineStatus:
+        """Traffic light of this case at ``now``, frozen at closure for closed cases.
+
+        ``now`` defaults to the clock's (`default_clock` when no clock is given).
+        """
         status = deadline_status(
             [self.reported_at], [self.time_limit_hours], now,
-            closed_at=[self.closed_at],
+            closed_at=[self.closed_at], clock=clock,
         )
         return DeadlineStatus(status[0])
 
 
-def _utc(t: dt.datetime) -> dt.datetime:
-    """Return ``t`` in UTC; a naive datetime is read as UTC."""
+def _utc(t: dt.datetime, tz=None) -> dt.datetime:
+    """Return ``t`` in UTC; a naive datetime is read as the city's wall-clock time."""
     if not isinstance(t, dt.datetime):
         raise TypeError(f"expected a datetime, got {type(t).__name__}")
-    if t.tzinfo is None:
-        return t.replace(tzinfo=dt.UTC)
-    return t.astimezone(dt.UTC)
+    return to_utc(t, tz)
+
+
+def _utc_series(values, tz=None) -> pd.Series:
+    """Datetimes (aware, or naive read as city time; None/NaT kept) as a UTC Series."""
+    if isinstance(values, dt.datetime):
+        values = [values]
+    if isinstance(values, pd.Index):
+        values = pd.Series(values)
+    if isinstance(values, pd.Series) and pd.api.types.is_datetime64_any_dtype(values):
+        if values.dt.tz is None:  # naive wall-clock times of the city
+            values = values.dt.tz_localize(tz or city_tz())
+        return values.dt.tz_convert("UTC")
+    index = values.index if isinstance(values, pd.Series) else None
+    items = [None if v is None or v is pd.NaT
+             else to_utc(v, tz) if isinstance(v, dt.datetime) else v
+             for v in values]
+    return pd.to_datetime(pd.Series(items, index=index, dtype=object), utc=True)
 
 
 def allowed_actions(state: CaseState) -> list[Action]:
@@ -372,7 +392,8 @@ def report_case(
     role : Role
         Role of the reporter; must be allowed to report.
     at : datetime
-        When the report was made (naive is read as UTC).
+        When the report was made (naive is read as city time), normally the clock's
+        ``now_utc()``.
     cell_code, street_code, component_code, photo_ref : str, optional
         Where it is and what it concerns, as located by the caller.
     note : str
@@ -515,15 +536,8 @@ def apply_action(
 
 
 def _hours(values) -> np.ndarray:
-    """Hours since the Unix epoch of datetimes (aware or naive-as-UTC); NaN for None/NaT."""
-    if isinstance(values, dt.datetime):
-        values = [values]
-    if isinstance(values, pd.Index):
-        values = pd.Series(values)
-    if isinstance(values, pd.Series) and pd.api.types.is_datetime64_any_dtype(values):
-        stamps = pd.to_datetime(values, utc=True)  # already datetimes: no object detour
-    else:
-        stamps = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True)
+    """Hours since the Unix epoch of datetimes (aware or naive-as-city); NaN for None/NaT."""
+    stamps = _utc_series(values)
     naive = stamps.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
     out = naive.astype(np.int64).astype(float) / 3.6e9
     out[np.isnat(naive)] = np.nan
@@ -533,9 +547,10 @@ def _hours(values) -> np.ndarray:
 def deadline_status(
     reported_at: Sequence[dt.datetime] | pd.Series,
     time_limit_hours: Sequence[float] | np.ndarray,
-    now: dt.datetime,
+    now: dt.datetime | None = None,
     *,
     closed_at: Sequence[dt.datetime | None] | pd.Series | None = None,
+    clock: Clock | None = None,
 ) -> np.ndarray:
     """Traffic light of many cases at ``now``.
 
@@ -548,9 +563,12 @@ def deadline_status(
     reported_at : sequence of datetime
     time_limit_hours : sequence of float
         Positive limits.
-    now : datetime
+    now : datetime, optional
+        The instant judged at; default ``clock.now_utc()``.
     closed_at : sequence of datetime or None, optional
         Closure times, None (or NaT) for open cases.
+    clock : Clock, optional
+        Where ``now`` comes from when not given (default `default_clock`).
 
     Returns
     -------
@@ -573,6 +591,8 @@ def deadline_status(
         raise ValueError("time limits must be positive hours")
     if np.any(np.isnan(start)):
         raise ValueError("every case needs a report time; got None/NaT")
+    if now is None:
+        now = (clock or default_clock()).now_utc()
     end = np.full(start.shape, _hours(now)[0])
     if closed_at is not None:
         closed = _hours(closed_at)
@@ -694,8 +714,8 @@ def cases_to_frame(cases: Iterable[Case]) -> pd.DataFrame:
         for c in cases
     ]
     frame = pd.DataFrame(rows, columns=_CASE_COLUMNS)
-    frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True)
-    frame["closed_at"] = pd.to_datetime(frame["closed_at"], utc=True)
+    frame["reported_at"] = _utc_series(frame["reported_at"])
+    frame["closed_at"] = _utc_series(frame["closed_at"])
     return frame
 
 
@@ -708,8 +728,9 @@ def case_metrics(
     followups: pd.DataFrame | None = None,
     *,
     by: MetricsBy | str = MetricsBy.STREET,
-    now: dt.datetime,
+    now: dt.datetime | None = None,
     freq: str = "M",
+    clock: Clock | None = None,
 ) -> pd.DataFrame:
     """Compute the loop's measures and the 12345 three rates per group.
 
@@ -736,12 +757,17 @@ def case_metrics(
         Columns ``case_id``, ``at``, ``responded``, ``resolved``, ``satisfaction``
         (满意/基本满意/不满意).
     by : MetricsBy or str
-        ``street`` (``street_code``), ``department``, or ``period`` (of ``reported_at``).
-    now : datetime
-        When the measures are taken.
+        ``street`` (``street_code``), ``department``, or ``period`` (of ``reported_at``,
+        in the city's calendar: days and months start at the city's midnight, so a case
+        reported at 07:00 Beijing time on 1 April, 23:00 UTC on 31 March, is April's).
+    now : datetime, optional
+        When the measures are taken; default ``clock.now_utc()``.
     freq : str
         pandas period frequency for ``by="period"``, e.g. ``"M"`` (month), ``"W"``,
         ``"D"``.
+    clock : Clock, optional
+        The city's clock: its time zone cuts the periods, and it gives ``now`` when
+        that is not given (default `default_clock`).
 
     Returns
     -------
@@ -757,12 +783,15 @@ def case_metrics(
         raise ValueError(
             f"cannot group metrics by {by!r}; valid: {', '.join(m.value for m in MetricsBy)}"
         ) from None
-    now_ts = pd.Timestamp(_utc(now))
+    clock = clock or default_clock()
+    now_ts = pd.Timestamp(_utc(now, clock.tz) if now is not None else clock.now_utc())
     df = cases.copy()
-    df["reported_at"] = pd.to_datetime(df["reported_at"], utc=True)
-    df["closed_at"] = pd.to_datetime(df["closed_at"], utc=True)
+    df["reported_at"] = _utc_series(df["reported_at"], clock.tz)
+    df["closed_at"] = _utc_series(df["closed_at"], clock.tz)
     if by is MetricsBy.PERIOD:
-        key = df["reported_at"].dt.tz_convert(None).dt.to_period(freq).astype(str)
+        # the city's calendar: wall-clock time in its zone, then the period
+        local = df["reported_at"].dt.tz_convert(clock.tz).dt.tz_localize(None)
+        key = local.dt.to_period(freq).astype(str)
     elif by is MetricsBy.STREET:
         key = df["street_code"].fillna("")
     else:
@@ -783,7 +812,7 @@ def case_metrics(
         df[col] = 0.0
     if followups is not None and len(followups):
         fu = followups.copy()
-        fu["at"] = pd.to_datetime(fu["at"], utc=True)
+        fu["at"] = _utc_series(fu["at"], clock.tz)
         fu = fu.sort_values("at").drop_duplicates("case_id", keep="last").set_index("case_id")
         answers = fu["satisfaction"].astype(str)
         weights = answers.map({s.value: w for s, w in SATISFACTION_WEIGHTS.items()})

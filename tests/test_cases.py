@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gridcore._time import FixedClock
 from gridcore.auth import Role
 from gridcore.cases import (
     TRANSITIONS,
@@ -190,10 +191,12 @@ def test_empty_description_refused():
                     reporter="w", at=T0)
 
 
-def test_naive_time_read_as_utc():
+def test_naive_time_read_as_city_time(monkeypatch):
+    monkeypatch.delenv("GRIDCORE_TZ", raising=False)
     c = report_case(event_class="0506", lon=116.0, lat=39.9, description="x",
-                    reporter="w", at=dt.datetime(2026, 1, 1, 8))
-    assert c.reported_at == dt.datetime(2026, 1, 1, 8, tzinfo=UTC)
+                    reporter="w", at=dt.datetime(2026, 1, 1, 8))  # 08:00 in Beijing
+    assert c.reported_at == dt.datetime(2026, 1, 1, 0, tzinfo=UTC)
+    assert c.reported_at.tzinfo is UTC
 
 
 # ----------------------------------------------------------------- deadlines
@@ -346,6 +349,66 @@ def test_metrics_by_department_and_period():
     assert p.loc["2026-02", "reported"] == 1 and p.loc["2026-03", "reported"] == 6
     assert p.loc["2026-03", "closure_rate"] == pytest.approx(2 / 4)
     assert np.isnan(p.loc["2026-03", "satisfaction_rate"])
+
+
+BEIJING_0700_1_APRIL = dt.datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
+
+
+def test_metrics_months_start_at_the_city_midnight():
+    # 07:00 in Beijing on 1 April is 23:00 UTC on 31 March: an April case
+    frame = cases_to_frame([
+        dataclasses.replace(_report(at=BEIJING_0700_1_APRIL), id=1),
+        dataclasses.replace(_report(at=BEIJING_0700_1_APRIL - 8 * H), id=2),  # 23:00, 31 Mar
+    ])
+    clock = FixedClock(dt.datetime(2026, 4, 2, tzinfo=UTC), tz="Asia/Shanghai")
+    p = case_metrics(frame, by="period", freq="M", clock=clock)
+    assert p["reported"].to_dict() == {"2026-03": 1, "2026-04": 1}
+    # another city, another calendar: in UTC both are March's
+    utc = case_metrics(frame, by="period", freq="M", clock=FixedClock(clock.now_utc(), "UTC"))
+    assert utc["reported"].to_dict() == {"2026-03": 2}
+
+
+def test_metrics_days_start_at_the_city_midnight():
+    # 07:59 and 08:00 Beijing time on the 1st are 23:59 UTC on the 31st and 00:00 UTC on
+    # the 1st: the same city day
+    t = dt.datetime(2026, 3, 31, 23, 59, tzinfo=UTC)
+    frame = cases_to_frame([dataclasses.replace(_report(at=at), id=i) for i, at in enumerate(
+        [t, t + dt.timedelta(minutes=1), dt.datetime(2026, 3, 31, 15, 59, tzinfo=UTC),
+         dt.datetime(2026, 3, 31, 16, 0, tzinfo=UTC)])])
+    clock = FixedClock(dt.datetime(2026, 4, 5, tzinfo=UTC), tz="Asia/Shanghai")
+    d = case_metrics(frame, by="period", freq="D", clock=clock)
+    # 15:59 UTC is 23:59 on the 31st in Beijing, 16:00 UTC the city's midnight
+    assert d["reported"].to_dict() == {"2026-03-31": 1, "2026-04-01": 3}
+
+
+def test_metrics_read_naive_frame_times_as_city_time():
+    frame = cases_to_frame([dataclasses.replace(_report(at=BEIJING_0700_1_APRIL), id=1)])
+    frame["reported_at"] = frame["reported_at"].dt.tz_convert("Asia/Shanghai").dt.tz_localize(
+        None)  # 2026-04-01 07:00, as a spreadsheet would hold it
+    clock = FixedClock(dt.datetime(2026, 4, 2, 12), tz="Asia/Shanghai")
+    p = case_metrics(frame, by="period", freq="M", clock=clock)
+    assert list(p.index) == ["2026-04"] and p.loc["2026-04", "reported"] == 1
+
+
+def test_deadline_status_from_the_clock():
+    c = _report()  # T0, 4 h limit
+    clock = FixedClock(T0 + 3 * H)
+    assert c.deadline_status(clock=clock) is DeadlineStatus.GREEN
+    clock.advance(0.5 * H)
+    assert c.deadline_status(clock=clock) is DeadlineStatus.YELLOW
+    clock.set(T0 + 5 * H)
+    assert c.deadline_status(clock=clock) is DeadlineStatus.RED
+    assert deadline_status([T0], [4.0], clock=clock).tolist() == ["red"]
+    # an explicit now wins over the clock
+    assert c.deadline_status(T0, clock=clock) is DeadlineStatus.GREEN
+
+
+def test_metrics_due_judged_at_the_clocks_now():
+    frame = cases_to_frame([dataclasses.replace(
+        _step(_report(), Action.FILE, 0.5), id=1)])  # filed, 4 h limit from T0
+    before = case_metrics(frame, by="street", clock=FixedClock(T0 + 3 * H))
+    after = case_metrics(frame, by="street", clock=FixedClock(T0 + 5 * H))
+    assert before["due"].tolist() == [0] and after["due"].tolist() == [1]
 
 
 def test_metrics_refuses_unknown_grouping_and_answer():
