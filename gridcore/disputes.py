@@ -64,6 +64,7 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
+from gridcore._time import Clock, city_date, default_clock, to_utc
 from gridcore.codes import CODE_LENGTH, Level
 from gridcore.crs import CRS, project_geometry, to_wgs84, validate_lonlat
 from gridcore.errors import (
@@ -673,6 +674,7 @@ class DisputeScreener:
         accuracy_m: float | Sequence[float] = 0.0,
         on: date | None = None,
         outside: OutsidePolicy | str = "raise",
+        clock: Clock | None = None,
     ) -> list[Screening | None]:
         """Screen many incidents at once.
 
@@ -684,10 +686,14 @@ class DisputeScreener:
         accuracy_m : float or sequence of float
             Position accuracy of point incidents, metres (ignored for lines and polygons).
         on : date, optional
-            The day whose overrides apply (default: today).
+            The day whose overrides apply (default: the city's today, from ``clock``;
+            an aware datetime counts as the city's date at that instant).
         outside : {"raise", "none"}
             For an incident that touches no division: raise OutsideCityError (default),
             or give None in its place (screening a file of many incidents).
+        clock : Clock, optional
+            The city's clock (default `default_clock`); gives today when ``on`` is not
+            given.
 
         Returns
         -------
@@ -727,7 +733,8 @@ class DisputeScreener:
 
         # overrides: the part inside a valid agreement's area goes to its code
         ov_parts: list[tuple[int, int, float]] = []  # (incident, override, measure)
-        day = on or date.today()
+        clock = clock or default_clock()
+        day = city_date(on, clock.tz) if on is not None else clock.today()
         valid = np.array([o.is_valid_on(day) for o in self.overrides], dtype=bool)
         if valid.any():
             otree = shapely.STRtree(np.where(valid, self._override_geoms, None))
@@ -859,9 +866,11 @@ class DisputeScreener:
         crs: CRS | str,
         accuracy_m: float = 0.0,
         on: date | None = None,
+        clock: Clock | None = None,
     ) -> Screening:
         """Screen one incident (see :meth:`screen`)."""
-        result = self.screen([geometry], crs=crs, accuracy_m=accuracy_m, on=on)[0]
+        result = self.screen([geometry], crs=crs, accuracy_m=accuracy_m, on=on,
+                             clock=clock)[0]
         assert result is not None  # outside="raise"
         return result
 
@@ -872,9 +881,10 @@ class DisputeScreener:
         crs: CRS | str,
         accuracy_m: float | Sequence[float] = 0.0,
         on: date | None = None,
+        clock: Clock | None = None,
     ) -> np.ndarray:
         """Return a boolean array: which incidents are joint (cross-boundary) cases."""
-        found = self.screen(geometries, crs=crs, accuracy_m=accuracy_m, on=on)
+        found = self.screen(geometries, crs=crs, accuracy_m=accuracy_m, on=on, clock=clock)
         return np.array([s is not None and s.joint for s in found], dtype=bool)
 
     def screen_frame(
@@ -884,6 +894,7 @@ class DisputeScreener:
         crs: CRS | str,
         accuracy_column: str | None = None,
         on: date | None = None,
+        clock: Clock | None = None,
     ) -> Any:
         """Screen a GeoDataFrame of incidents; return one row of answers per incident.
 
@@ -897,7 +908,9 @@ class DisputeScreener:
         accuracy_column : str, optional
             Column holding each point's accuracy in metres (default 0).
         on : date, optional
-            The day whose overrides apply.
+            The day whose overrides apply (default the city's today).
+        clock : Clock, optional
+            The city's clock (default `default_clock`).
 
         Returns
         -------
@@ -916,7 +929,8 @@ class DisputeScreener:
             )
         acc = incidents[accuracy_column].to_numpy(float) if accuracy_column else 0.0
         found = self.screen(
-            list(incidents.geometry.values), crs=crs, accuracy_m=acc, on=on, outside="none"
+            list(incidents.geometry.values), crs=crs, accuracy_m=acc, on=on, outside="none",
+            clock=clock,
         )
         rows = [
             {
@@ -987,6 +1001,7 @@ def screen_incident(
     overrides: Iterable[Override] = (),
     on: date | None = None,
     limits: ScreenLimits | None = None,
+    clock: Clock | None = None,
 ) -> Screening:
     """Find every jurisdiction one incident touches and each side's share.
 
@@ -1006,8 +1021,10 @@ def screen_incident(
         ``"district"``, ``"street"`` or ``"community"``.
     overrides : iterable of Override
     on : date, optional
-        The day whose overrides apply (default today).
+        The day whose overrides apply (default the city's today).
     limits : ScreenLimits, optional
+    clock : Clock, optional
+        The city's clock (default `default_clock`).
 
     Returns
     -------
@@ -1035,7 +1052,7 @@ def screen_incident(
     (True, [('110106', 0.66), ('110102', 0.34)])
     """
     screener = DisputeScreener(divisions, level=level, overrides=overrides, limits=limits)
-    return screener.screen_one(geometry, crs=crs, accuracy_m=accuracy_m, on=on)
+    return screener.screen_one(geometry, crs=crs, accuracy_m=accuracy_m, on=on, clock=clock)
 
 
 def shared_border(
@@ -1187,12 +1204,18 @@ class JointTask:
         """Whether every side has reported its part done."""
         return all(p.done_at is not None for p in self.parties)
 
-    def is_overdue(self, now: datetime) -> bool:
-        """Whether the shared deadline has passed without closure."""
+    def is_overdue(self, now: datetime | None = None, *, clock: Clock | None = None) -> bool:
+        """Whether the shared deadline has passed without closure at ``now``.
+
+        ``now`` defaults to the clock's (`default_clock` when no clock is given).
+        """
+        clock = clock or default_clock()
+        now = clock.now_utc() if now is None else now
+        # as instants: a naive time is the city's wall-clock time
         return (
             self.deadline is not None
             and self.status is not TaskStatus.CLOSED
-            and now > self.deadline
+            and to_utc(now, clock.tz) > to_utc(self.deadline, clock.tz)
         )
 
     # ---- acting

@@ -227,6 +227,45 @@ def test_override_moves_the_whole_case_to_its_side(districts, border):
     assert before.joint and before.overrides == () and before.codes[0] == FT
 
 
+def test_override_takes_effect_at_the_citys_midnight(districts, border):
+    from datetime import UTC
+
+    from gridcore._time import FixedClock
+
+    p0, p1, u, n = border
+    building = rect((p0 + p1) / 2, u, n, along=20, into_xc=8, into_ft=12)  # mostly 丰台
+    sc = D.DisputeScreener(districts, overrides=[_market(border, XC)])  # from 2018-01-01
+    # 23:59 UTC on 31 Dec 2017 is 07:59 on 1 Jan 2018 in Beijing: the agreement holds
+    clock = FixedClock(datetime(2017, 12, 31, 23, 59, tzinfo=UTC), tz="Asia/Shanghai")
+    assert sc.screen_one(building, crs="wgs84", clock=clock).codes == (XC,)
+    # 15:59 UTC is 23:59 on 31 Dec in Beijing: not yet
+    clock.set(datetime(2017, 12, 31, 15, 59, tzinfo=UTC))
+    assert sc.screen_one(building, crs="wgs84", clock=clock).joint
+    # an aware instant given as `on` is read as the city's date too
+    on = datetime(2017, 12, 31, 16, 0, tzinfo=UTC)
+    assert sc.screen_one(building, crs="wgs84", on=on, clock=clock).codes == (XC,)
+
+
+def test_joint_task_overdue_against_the_clock(straddling):
+    from datetime import UTC
+
+    from gridcore._time import FixedClock
+
+    t0 = datetime(2018, 1, 5, 1, 0, tzinfo=UTC)
+    t = D.open_joint_task(straddling, event_class="0101", description="两层违建",
+                          opened_by="广外接诉", at=t0)
+    for code in t.party_codes:
+        t.check_in(code, actor="x", at=t0)
+    deadline = datetime(2018, 1, 6, 18, 0, tzinfo=UTC)  # 02:00 on 7 Jan in Beijing
+    t.agree(t.lead_code, division_of_labour={c: "拆" for c in t.party_codes},
+            deadline=deadline, actor="x", at=t0)
+    clock = FixedClock(datetime(2018, 1, 7, 1, 59), tz="Asia/Shanghai")  # city time
+    assert not t.is_overdue(clock=clock)
+    clock.advance(timedelta(minutes=2))
+    assert t.is_overdue(clock=clock)
+    assert not t.is_overdue(deadline, clock=clock)
+
+
 def test_override_covering_part_of_a_case(districts, border):
     p0, p1, u, n = border
     mid = (p0 + p1) / 2
