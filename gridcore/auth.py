@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gridcore._time import Clock, default_clock, to_utc
 from gridcore.errors import AuthenticationError, PermissionDeniedError
 
 __all__ = [
@@ -112,6 +113,7 @@ def issue_token(
     name: str,
     subject: str | None = None,
     now: dt.datetime | None = None,
+    clock: Clock | None = None,
 ) -> tuple[str, TokenRecord]:
     """Create a token for someone.
 
@@ -125,7 +127,9 @@ def issue_token(
         Chief id (role chief) or department code (role department); defaults to
         ``name``.
     now : datetime, optional
-        Creation time, default the current UTC time.
+        Creation time (naive: city time), default ``clock.now_utc()``.
+    clock : Clock, optional
+        The city's clock (default `gridcore._time.default_clock`).
 
     Returns
     -------
@@ -141,9 +145,10 @@ def issue_token(
     if not name or not name.strip():
         raise ValueError("a token needs the name of who holds it; got an empty name")
     token = generate_token()
+    created = to_utc(now) if now is not None else (clock or default_clock()).now_utc()
     record = TokenRecord(
         token_hash=hash_token(token), role=role, name=name.strip(),
-        subject=(subject or name).strip(), created_at=now or dt.datetime.now(dt.UTC),
+        subject=(subject or name).strip(), created_at=created,
     )
     return token, record
 

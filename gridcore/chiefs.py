@@ -28,6 +28,7 @@ import pandas as pd
 import shapely
 
 from gridcore._data import read_data_csv
+from gridcore._time import Clock, city_date, default_clock
 from gridcore.errors import DataFileError, NotFoundError
 
 __all__ = [
@@ -51,9 +52,13 @@ class ChiefRoster:
     assignments: pd.DataFrame  # chief_id, alley, valid_from (datetime64 date)
 
 
-def _as_date(on: dt.date | str) -> pd.Timestamp:
-    if isinstance(on, dt.datetime):
-        on = on.date()
+def _as_date(on: dt.date | str | None, clock: Clock | None = None) -> pd.Timestamp:
+    """Return the day asked about: ``on`` (an instant: its city date), else the city's today."""
+    clock = clock or default_clock()
+    if on is None:
+        on = clock.today()
+    elif isinstance(on, dt.datetime):
+        on = city_date(on, clock.tz)  # 07:00 in Beijing on the 1st is the 1st
     try:
         return pd.Timestamp(on).normalize()
     except (ValueError, TypeError):
@@ -119,15 +124,23 @@ def validate_assignments(
     return out.sort_values(["alley", "valid_from"], kind="stable").reset_index(drop=True)
 
 
-def assignments_on(assignments: pd.DataFrame, *, on: dt.date | str) -> pd.DataFrame:
+def assignments_on(
+    assignments: pd.DataFrame,
+    *,
+    on: dt.date | str | None = None,
+    clock: Clock | None = None,
+) -> pd.DataFrame:
     """Return the assignment in force for each alley on a day.
 
     Parameters
     ----------
     assignments : pandas.DataFrame
         Columns ``chief_id``, ``alley``, ``valid_from``.
-    on : date or str
-        The day asked about.
+    on : date, str or datetime, optional
+        The day asked about (a datetime: its date in the city); default the city's
+        today from ``clock``.
+    clock : Clock, optional
+        The city's clock (default `gridcore._time.default_clock`).
 
     Returns
     -------
@@ -136,7 +149,7 @@ def assignments_on(assignments: pd.DataFrame, *, on: dt.date | str) -> pd.DataFr
         ``valid_from``.
     """
     table = validate_assignments(assignments)
-    day = _as_date(on)
+    day = _as_date(on, clock)
     live = table[table["valid_from"] <= day]
     # sorted by alley then date: the last row of each alley is the one in force
     return live.drop_duplicates("alley", keep="last").reset_index(drop=True)[
@@ -191,7 +204,8 @@ def cells_of_chief(
     assignments: pd.DataFrame,
     *,
     alley_cells: pd.DataFrame,
-    on: dt.date | str,
+    on: dt.date | str | None = None,
+    clock: Clock | None = None,
 ) -> np.ndarray:
     """List the cells a chief answers for on a day.
 
@@ -202,7 +216,10 @@ def cells_of_chief(
         Columns ``chief_id``, ``alley``, ``valid_from``.
     alley_cells : pandas.DataFrame
         Columns ``alley`` and ``cell_code``, as made by :func:`alleys_to_cells`.
-    on : date or str
+    on : date, str or datetime, optional
+        The day asked about; default the city's today (not the server's).
+    clock : Clock, optional
+        The city's clock (default `gridcore._time.default_clock`).
 
     Returns
     -------
@@ -217,7 +234,7 @@ def cells_of_chief(
     >>> cells_of_chief("c1", a, alley_cells=ac, on="2018-04-10").tolist()
     ['110102001001001']
     """
-    live = assignments_on(assignments, on=on)
+    live = assignments_on(assignments, on=on, clock=clock)
     alleys = live.loc[live["chief_id"] == str(chief_id), "alley"]
     codes = alley_cells.loc[alley_cells["alley"].isin(alleys), "cell_code"].astype(str)
     return np.unique(codes.to_numpy()).astype(object)
@@ -228,14 +245,15 @@ def chiefs_of_cells(
     assignments: pd.DataFrame,
     *,
     alley_cells: pd.DataFrame,
-    on: dt.date | str,
+    on: dt.date | str | None = None,
+    clock: Clock | None = None,
 ) -> pd.DataFrame:
     """Find who answers for each of some cells on a day.
 
     Parameters
     ----------
     cell_codes : array-like of str
-    assignments, alley_cells, on
+    assignments, alley_cells, on, clock
         As for :func:`cells_of_chief`.
 
     Returns
@@ -246,7 +264,7 @@ def chiefs_of_cells(
         with no chief not at all.
     """
     codes = np.asarray(cell_codes, dtype=object).astype(str)
-    live = assignments_on(assignments, on=on)
+    live = assignments_on(assignments, on=on, clock=clock)
     joined = alley_cells[["alley", "cell_code"]].merge(live[["alley", "chief_id"]], on="alley")
     wanted = pd.DataFrame({"pos": np.arange(codes.size, dtype=np.intp), "cell_code": codes})
     out = wanted.merge(joined, on="cell_code", how="inner")

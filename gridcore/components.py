@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from gridcore._time import Clock, default_clock
 from gridcore.errors import ConflictError, DataFileError, InvalidCodeError, NotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -838,8 +839,11 @@ def _lookup_base(new: pd.DataFrame, top: pd.Series) -> np.ndarray:
     return merged["serial"].fillna(0).to_numpy(dtype=np.int64)
 
 
-def _today() -> np.datetime64:
-    return np.datetime64(_dt.date.today(), "s")
+def _day(date: _dt.date | None, clock: Clock | None) -> np.datetime64:
+    """Return ``date``, else the city's today (not the server's) from the clock."""
+    if date is None:
+        date = (clock or default_clock()).today()
+    return np.datetime64(date, "s")
 
 
 def new_components(
@@ -849,6 +853,7 @@ def new_components(
     existing_codes: Any = (),
     table: ClassTable | None = None,
     date: _dt.date | None = None,
+    clock: Clock | None = None,
 ) -> gpd.GeoDataFrame:
     """Register new components: set their cells, issue codes, fill defaults.
 
@@ -866,7 +871,9 @@ def new_components(
     table : ClassTable, optional
         Class table (default legacy).
     date : datetime.date, optional
-        Survey/change date for defaults (default today).
+        Survey/change date for defaults (default the city's today, from ``clock``).
+    clock : Clock, optional
+        The city's clock (default `gridcore._time.default_clock`).
 
     Returns
     -------
@@ -897,7 +904,7 @@ def new_components(
     codes = assign_component_codes(
         districts, classes, existing_codes=existing_codes, table=table
     )
-    day = np.datetime64(date, "s") if date is not None else _today()
+    day = _day(date, clock)
     depts = load_departments()
     dept_codes = table.classes.loc[classes, "dept_code"].to_numpy(dtype=object)
     frame = pd.DataFrame(index=range(n))
@@ -938,13 +945,15 @@ _FROZEN_FIELDS = ("code", "class_code", "cell_code", "geometry", "synthetic")
 
 
 def edit_component(
-    components: gpd.GeoDataFrame, code: str, *, date: _dt.date | None = None, **changes: Any
+    components: gpd.GeoDataFrame, code: str, *, date: _dt.date | None = None,
+    clock: Clock | None = None, **changes: Any
 ) -> gpd.GeoDataFrame:
     """Return a copy of ``components`` with one component's attributes changed.
 
     The code never changes. Changing the class would change what the code says, so it is
     refused: retire the component and register a new one. Use :func:`move_component` to
-    move it. ``change_date`` is set to ``date`` (default today).
+    move it. ``change_date`` is set to ``date`` (default the city's today, from
+    ``clock``, default `gridcore._time.default_clock`).
 
     Raises
     ------
@@ -974,9 +983,7 @@ def edit_component(
     out = components.copy()
     for col, value in changes.items():
         out.iloc[i, out.columns.get_loc(col)] = value
-    out.iloc[i, out.columns.get_loc("change_date")] = (
-        np.datetime64(date, "s") if date is not None else _today()
-    )
+    out.iloc[i, out.columns.get_loc("change_date")] = _day(date, clock)
     return out
 
 
@@ -988,6 +995,7 @@ def move_component(
     *,
     cell_code: str,
     date: _dt.date | None = None,
+    clock: Clock | None = None,
 ) -> gpd.GeoDataFrame:
     """Return a copy with one component moved to (lon, lat) in cell ``cell_code``.
 
@@ -1019,17 +1027,17 @@ def move_component(
     geoms[i] = shapely.points(float(lon), float(lat))
     out = out.set_geometry(geoms, crs="EPSG:4326")
     out.iloc[i, out.columns.get_loc("cell_code")] = str(cell_code)
-    out.iloc[i, out.columns.get_loc("change_date")] = (
-        np.datetime64(date, "s") if date is not None else _today()
-    )
+    out.iloc[i, out.columns.get_loc("change_date")] = _day(date, clock)
     return out
 
 
 def retire_component(
-    components: gpd.GeoDataFrame, code: str, *, date: _dt.date | None = None
+    components: gpd.GeoDataFrame, code: str, *, date: _dt.date | None = None,
+    clock: Clock | None = None,
 ) -> gpd.GeoDataFrame:
     """Mark a component 移除 (removed); its code stays reserved and is never reissued."""
-    return edit_component(components, code, status=ComponentStatus.REMOVED, date=date)
+    return edit_component(components, code, status=ComponentStatus.REMOVED, date=date,
+                          clock=clock)
 
 
 # --------------------------------------------------------------------------------------

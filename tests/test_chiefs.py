@@ -7,6 +7,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, box
 
+from gridcore._time import FixedClock
 from gridcore.chiefs import (
     alleys_to_cells,
     assignments_on,
@@ -86,6 +87,25 @@ def test_cells_of_chief_follows_valid_from(cells, alleys):
     assert cells_of_chief("c1", ASSIGN, alley_cells=ac, on="2017-12-31").tolist() == [
         _code(0, 0), _code(1, 0), _code(2, 0)]
     assert cells_of_chief("nobody", ASSIGN, alley_cells=ac, on="2020-01-01").size == 0
+
+
+def test_today_for_whose_cells_is_the_city_date(cells, alleys):
+    ac = alleys_to_cells(alleys, cells)
+    # 甲胡同 passes to c2 on 2024-01-01; at 07:00 on that day in Beijing it is still
+    # 31 December in UTC (23:00), and the handover has happened
+    clock = FixedClock(dt.datetime(2023, 12, 31, 23, 0, tzinfo=dt.UTC), tz="Asia/Shanghai")
+    assert cells_of_chief("c2", ASSIGN, alley_cells=ac, clock=clock).tolist() == [
+        _code(0, 0), _code(1, 0), _code(2, 0)]
+    live = assignments_on(ASSIGN, clock=clock).set_index("alley")
+    assert live.loc["甲胡同", "chief_id"] == "c2"
+    # one minute before the city's midnight: still c1's
+    clock.set(dt.datetime(2023, 12, 31, 15, 59, tzinfo=dt.UTC))
+    assert cells_of_chief("c2", ASSIGN, alley_cells=ac, clock=clock).tolist() == []
+    got = chiefs_of_cells([_code(1, 0)], ASSIGN, alley_cells=ac, clock=clock)
+    assert got["chief_id"].tolist() == ["c1"]
+    # an aware instant given as `on` counts by its date in the city
+    on = dt.datetime(2023, 12, 31, 16, 0, tzinfo=dt.UTC)  # 00:00 on 1 Jan in Beijing
+    assert cells_of_chief("c2", ASSIGN, alley_cells=ac, on=on, clock=clock).size == 3
 
 
 def test_assignments_on_one_row_per_alley():
