@@ -44,6 +44,13 @@ class OutsideCityError(NotFoundError):
 
 
 
+class InvalidValueError(GridcoreError, ValueError):
+    """A value the caller gave is not allowed: an impossible date, an empty name, an option.
+
+    The service answers it 422; a bare ValueError is a bug and answers 500.
+    """
+
+
 class DataFileError(GridcoreError, ValueError):
     """An input file is missing, empty, unreadable or lacks required columns."""
 
@@ -62,3 +69,7 @@ class PermissionDeniedError(GridcoreError, PermissionError):
 
 class AuthenticationError(GridcoreError):
     """No valid credentials were presented."""
+
+
+class StoreClosedError(GridcoreError, RuntimeError):
+    """The store was closed (a service shutting down); nothing was read or written."""

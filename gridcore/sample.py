@@ -15,7 +15,7 @@ import geopandas as gpd
 
 from .divisions import SAMPLE_DISTRICTS, Divisions, synthesise_divisions
 from .grid import GridVersion, generate_grid
-from .store import SQLiteStore, Store
+from .store import Store, open_store
 
 # The sample grid's first version: the day Dongcheng's grid system went live.
 SAMPLE_VALID_FROM = date(2004, 10, 22)
@@ -48,8 +48,8 @@ def build_sample_city(store: Store, *, progress: bool = True,
     """
     from tqdm import tqdm
 
+    from . import app
     from .census import synthesise_components
-    from .sample_heatmap import seed_sample_alerts
 
     with tqdm(total=len(SAMPLE_DISTRICTS), desc="divisions", unit="district",
               disable=not progress) as bar:
@@ -58,15 +58,15 @@ def build_sample_city(store: Store, *, progress: bool = True,
               disable=not progress) as bar:
         cells = generate_grid(divisions.communities, progress=bar.update)
     store.save_divisions(divisions)
-    vid = store.add_grid_version(GridVersion(SAMPLE_VALID_FROM, cells, source="sample"))
+    vid = app.add_grid_version(store, GridVersion(SAMPLE_VALID_FROM, cells, source="sample"))
     steps = ["components", "chiefs", "alerts"]
     with tqdm(total=len(steps), desc="sample data", unit="step", disable=not progress) as bar:
         if components:
-            store.add_components(synthesise_components(cells, n=components))
+            app.add_components(store, synthesise_components(cells, n=components), cells=cells)
         bar.update()
-        store.seed_sample_roster()
+        app.seed_sample_roster(store)
         bar.update()
-        seed_sample_alerts(store, cells)
+        app.raise_sample_alerts(store, cells)
         bar.update()
     return City(divisions, cells, vid)
 
@@ -83,11 +83,11 @@ def load_sample_city(store: Store | None = None, *, progress: bool = False) -> C
     Parameters
     ----------
     store : Store, optional
-        Default: the SQLite store at ``$GRIDCORE_DB`` (or ``./gridcore.db``).
+        Default: the store named by ``$GRIDCORE_DB`` (a file, or a PostgreSQL URL).
     progress : bool
         Show progress bars while building.
     """
-    store = SQLiteStore() if store is None else store
+    store = open_store() if store is None else store
     if store.is_empty():
         return build_sample_city(store, progress=progress)
     return load_city(store)
