@@ -34,14 +34,18 @@ class TimeZoneError(GridcoreError, ValueError):
     """An unknown time zone name."""
 
 
-def city_tz(name: str | None = None) -> ZoneInfo:
+def city_tz(name: str | ZoneInfo | None = None) -> ZoneInfo:
     """Return the city's time zone: ``name``, else ``$GRIDCORE_TZ``, else Asia/Shanghai.
+
+    A `ZoneInfo` is returned as it is, so every ``tz`` argument may be a name or a zone.
 
     Raises
     ------
     TimeZoneError
         ``name`` is not an IANA time zone.
     """
+    if isinstance(name, ZoneInfo):
+        return name
     name = name or os.environ.get("GRIDCORE_TZ") or DEFAULT_TZ
     try:
         return ZoneInfo(name)

@@ -6,7 +6,10 @@ positions) into such claims in three steps:
 
 1. **Aggregation**: each event (WGS84 lon/lat, a timestamp, optionally a count) is put in
    its unit grid cell and time bin (hour, hour of week, day). Where unit cells are too
-   coarse or too unequal in area, the same events go to an H3 analysis layer.
+   coarse or too unequal in area, the same events go to an H3 analysis layer. Hours and
+   days are the city's wall-clock ones (meal peaks are local): aware timestamps are
+   read in the city's time zone (``tz``, default `gridcore._time.city_tz`, Asia/Shanghai),
+   naive ones are taken as already local.
 2. **Where is it hot now?** Local Getis-Ord Gi* over the cells (binary queen contiguity,
    the cell itself included), one test per cell and hour, with the false discovery rate
    controlled by Benjamini-Hochberg over *all* cell-hours of the scan.
@@ -58,9 +61,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, special
 
+from gridcore._time import city_tz
 from gridcore.errors import CoordinateError, DataFileError, GeometryError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from zoneinfo import ZoneInfo
+
     import geopandas as gpd
 
 __all__ = [
@@ -134,8 +140,15 @@ def _check_lonlat(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
     return lon, lat
 
 
+def _wall(t: Any, tz: str | ZoneInfo | None = None) -> pd.Timestamp:
+    """Return a timestamp as the city's naive wall-clock time (aware ones converted)."""
+    t = pd.Timestamp(t)
+    return t.tz_convert(city_tz(tz)).tz_localize(None) if t.tzinfo is not None else t
+
+
 def _check_events(
-    events: pd.DataFrame, *, count: str | None = "count", crs: str = "wgs84"
+    events: pd.DataFrame, *, count: str | None = "count", crs: str = "wgs84",
+    tz: str | ZoneInfo | None = None,
 ) -> pd.DataFrame:
     if not isinstance(events, pd.DataFrame):
         raise DataFileError(
@@ -164,8 +177,8 @@ def _check_events(
             f"events.time has {int(times.isna().sum())} missing timestamps; every event needs one"
         )
     if getattr(times.dt, "tz", None) is not None:
-        # Local wall-clock hours (meal peaks) are what matter: keep Beijing time, naive.
-        times = times.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        # Local wall-clock hours (meal peaks) are what matter: keep city time, naive.
+        times = times.dt.tz_convert(city_tz(tz)).dt.tz_localize(None)
     out = pd.DataFrame({"lon": lon, "lat": lat, "time": times.to_numpy()})
     if count is not None and count in events.columns:
         w = events[count].to_numpy(dtype=float)
@@ -309,6 +322,7 @@ def aggregate_events(
     time_bin: TimeBin | str = TimeBin.HOUR,
     locator: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     crs: str = "wgs84",
+    tz: str | ZoneInfo | None = None,
 ) -> pd.DataFrame:
     """Count events by unit grid cell and time bin.
 
@@ -324,6 +338,8 @@ def aggregate_events(
         ``locator(lon, lat) -> cell positions``.
     crs : {"wgs84", "gcj02", "bd09"}
         CRS of the event positions (converted to WGS84 first).
+    tz : str or ZoneInfo, optional
+        The city's time zone, whose hours and days the bins are (default `city_tz`).
 
     Returns
     -------
@@ -345,7 +361,7 @@ def aggregate_events(
 
         aggregate_events(events, cells, time_bin="hour").head()
     """
-    ev = _check_events(events, crs=crs)
+    ev = _check_events(events, crs=crs, tz=tz)
     pos = events_to_cell_positions(ev["lon"], ev["lat"], cells, locator=locator)
     bins = times_to_bins(ev["time"], time_bin)
     inside = pos >= 0
@@ -400,8 +416,9 @@ def aggregate_events_h3(
     *,
     resolution: int = 10,
     time_bin: TimeBin | str = TimeBin.HOUR,
+    tz: str | ZoneInfo | None = None,
 ) -> pd.DataFrame:
-    """Count events by H3 cell and time bin.
+    """Count events by H3 cell and time bin (the city's hours and days, see ``tz``).
 
     Returns a DataFrame with ``h3`` (hex str), ``bin``, ``count``, ``n_events``.
 
@@ -413,7 +430,7 @@ def aggregate_events_h3(
     """
     import h3
 
-    ev = _check_events(events)
+    ev = _check_events(events, tz=tz)
     hx = events_to_h3(ev["lon"], ev["lat"], resolution=resolution)
     df = pd.DataFrame({"h": hx, "bin": times_to_bins(ev["time"], time_bin), "count": ev["count"]})
     out = (
@@ -754,6 +771,7 @@ def scan_hotspots(
     weights: Any = None,
     locator: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     crs: str = "wgs84",
+    tz: str | ZoneInfo | None = None,
 ) -> HotspotScan:
     """Hourly Gi* for every cell from ``start`` to ``end`` with BH-FDR over all cell-hours.
 
@@ -766,7 +784,8 @@ def scan_hotspots(
     cells : GeoDataFrame
         Unit grid (EPSG:4326, ``code``).
     start, end : timestamp-like, optional
-        Hours tested, ``[start, end)``; default the span of the events.
+        Hours tested, ``[start, end)``, in city time (aware ones are converted); default
+        the span of the events.
     fdr : float
         False discovery rate over all tested cell-hours.
     pvalue : {"poisson", "normal"}
@@ -779,6 +798,8 @@ def scan_hotspots(
     locator : callable, optional
     crs : {"wgs84", "gcj02", "bd09"}
         CRS of the event positions.
+    tz : str or ZoneInfo, optional
+        The city's time zone (default `city_tz`): hours and hours of week are its own.
 
     Returns
     -------
@@ -801,13 +822,13 @@ def scan_hotspots(
         raise ValueError(f"fdr must be in (0, 1), e.g. 0.05; got {fdr!r}")
     if baseline_weeks < 1 or not 1 <= min_history_weeks <= baseline_weeks:
         raise ValueError("need baseline_weeks >= 1 and 1 <= min_history_weeks <= baseline_weeks")
-    ev = _check_events(events, crs=crs)
+    ev = _check_events(events, crs=crs, tz=tz)
     _check_cells(cells)
     if how is PValue.POISSON and (np.abs(ev["count"] - np.rint(ev["count"])) > 1e-9).any():
         raise ValueError('pvalue="poisson" needs integer counts; use pvalue="normal"')
     t_min, t_max = ev["time"].min(), ev["time"].max()
-    start = pd.Timestamp(start).floor("h") if start is not None else t_min.floor("h")
-    end = pd.Timestamp(end).ceil("h") if end is not None else t_max.floor("h") + pd.Timedelta("1h")
+    start = _wall(start, tz).floor("h") if start is not None else t_min.floor("h")
+    end = _wall(end, tz).ceil("h") if end is not None else t_max.floor("h") + pd.Timedelta("1h")
     if end <= start:
         raise ValueError(f"end ({end}) must be after start ({start})")
     hist_start = max(start - pd.Timedelta(weeks=baseline_weeks), t_min.floor("h"))
@@ -1198,6 +1219,7 @@ def compare_before_after(
     alpha: float = 0.05,
     seed: int = 0,
     locator: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    tz: str | ZoneInfo | None = None,
 ) -> BeforeAfter:
     """Test whether counts at a place changed after a measure (e.g. the 10 April parking).
 
@@ -1264,11 +1286,11 @@ def compare_before_after(
     hrs = sorted({int(h) for h in hours})
     if not hrs or any(not 0 <= h <= 23 for h in hrs):
         raise ValueError(f"hours must be hours of the day 0..23; got {list(hours)}")
-    t0 = pd.Timestamp(measure_date)
+    t0 = _wall(measure_date, tz)
     b0, a1 = t0 - pd.Timedelta(before), t0 + pd.Timedelta(after)
     if not (b0 < t0 < a1):
         raise ValueError("before and after must be positive durations")
-    ev = _check_events(events)
+    ev = _check_events(events, tz=tz)
     ev = ev[(ev["time"] >= b0) & (ev["time"] < a1)]
     p_ev = events_to_cell_positions(ev["lon"], ev["lat"], cells, locator=locator)
     in_place = np.isin(p_ev, pos)
@@ -1354,6 +1376,7 @@ def alert_to_case(
     event_class: str = "0506",
     reporter: str = "热力图报警 heat-map alert",
     at: Any = None,
+    tz: str | ZoneInfo | None = None,
 ) -> Any:
     """Open a case (上报) for the street of an alert's peak cell, through `gridcore.cases`.
 
@@ -1370,7 +1393,10 @@ def alert_to_case(
         4-digit legacy class, e.g. ``"0506"`` 非机动车乱停放 for the e-bike jam.
     reporter : str
     at : datetime, optional
-        Report time (default the end of the alert window, Beijing time).
+        Report time (default the end of the alert window); a naive one is city time.
+    tz : str or ZoneInfo, optional
+        The city's time zone, in which the alert's window is written (default
+        `city_tz`).
 
     Returns
     -------
@@ -1403,7 +1429,7 @@ def alert_to_case(
     c = shapely.centroid(row.geometry)
     when = pd.Timestamp(at) if at is not None else alert.end
     if when.tzinfo is None:
-        when = when.tz_localize("Asia/Shanghai")
+        when = when.tz_localize(city_tz(tz))
     street = row["street_code"] if "street_code" in cells.columns else None
     return report_case(
         event_class=event_class,

@@ -240,8 +240,9 @@ def synthetic_ebike_positions(
     Returns
     -------
     DataFrame
-        ``lon``, ``lat`` (WGS84), ``time``, ``count`` (=1), ``source`` ("lane",
-        "street", "background"), ``synthetic`` (True); sorted by time.
+        ``lon``, ``lat`` (WGS84), ``time`` (naive Beijing wall-clock time, as
+        `gridcore.heatmap` reads naive times: local), ``count`` (=1), ``source``
+        ("lane", "street", "background"), ``synthetic`` (True); sorted by time.
 
     Examples
     --------
@@ -381,7 +382,8 @@ def synthetic_hotline_cases(
     Returns
     -------
     DataFrame
-        ``case_id`` (``SYN-...``), ``reported_at``, ``lon``, ``lat`` (WGS84),
+        ``case_id`` (``SYN-...``), ``reported_at`` (naive Beijing wall-clock time, which
+        `gridcore.cases` also reads naive times as), ``lon``, ``lat`` (WGS84),
         ``event_class`` (4-digit str), ``class_name``, ``description`` (Chinese),
         ``household`` (str or None), ``status`` ("resolved"/"unresolved"),
         ``place`` (synthetic compound name or None), ``synthetic`` (True).

@@ -167,6 +167,22 @@ def test_aggregate_counts_by_cell_and_bin(cells):
     assert sorted(day["bin"].unique()) == list(pd.to_datetime(["2018-04-02", "2018-04-03"]))
 
 
+def test_aware_times_are_binned_by_the_citys_hours_and_days(cells, monkeypatch):
+    monkeypatch.delenv("GRIDCORE_TZ", raising=False)
+    c = cells.geometry.values[0].centroid
+    # 23:30 UTC on 1 April is 07:30 on 2 April in Beijing; 15:59 UTC is 23:59 on 1 April
+    t = pd.to_datetime(["2018-04-01 23:30", "2018-04-01 15:59"]).tz_localize("UTC")
+    ev = _events([c.x, c.x], [c.y, c.y], t)
+    day = aggregate_events(ev, cells, time_bin="day")
+    assert list(day["bin"]) == list(pd.to_datetime(["2018-04-01", "2018-04-02"]))
+    hour = aggregate_events(ev, cells, time_bin="hour")
+    assert list(hour["bin"]) == list(pd.to_datetime(["2018-04-01 23:00", "2018-04-02 07:00"]))
+    # the city's zone is an argument: in UTC both are 1 April's
+    utc = aggregate_events(ev, cells, time_bin="day", tz="UTC")
+    assert list(utc["bin"]) == list(pd.to_datetime(["2018-04-01"]))
+    assert aggregate_events_h3(ev, time_bin="day")["bin"].nunique() == 2
+
+
 def test_gcj02_events_are_shifted_to_their_wgs84_cells(cells):
     from gridcore.crs import wgs84_to_gcj02
 
@@ -388,6 +404,17 @@ def test_alert_opens_a_case_for_its_street(city, city_alerts):
     filed = apply_action(case, "file", actor="指挥中心", role="dispatcher", at=case.reported_at)
     sent = apply_action(filed, "dispatch", actor="指挥中心", role="dispatcher", at=case.reported_at)
     assert sent.state is CaseState.DISPATCHED and sent.department
+
+
+def test_alert_case_time_is_the_window_end_in_city_time(city, city_alerts):
+    import datetime as dt
+
+    a = city_alerts[0]
+    case = alert_to_case(a, city.cells)  # the window is written in Beijing time
+    want = pd.Timestamp(a.end).tz_localize("Asia/Shanghai").to_pydatetime()
+    assert case.reported_at == want and case.reported_at.tzinfo is dt.UTC
+    in_utc = alert_to_case(a, city.cells, tz="UTC")
+    assert in_utc.reported_at - case.reported_at == dt.timedelta(hours=8)
 
 
 def test_alert_round_trips_through_a_dict(scan):
