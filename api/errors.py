@@ -1,8 +1,9 @@
 """One table from exception to HTTP status, answered as ``application/problem+json``.
 
 Routes raise gridcore exceptions; these handlers turn them into RFC 9457 problem details.
-Nothing below a route raises HTTPException. An unexpected exception is still answered as
-a problem (500) and logged, so a client never sees an HTML error page.
+Nothing below a route raises HTTPException. Only the input errors in the table are 4xx:
+any other exception, a bare ``ValueError`` or ``KeyError`` included, is a bug, answered
+500 and logged with its traceback, so it never looks like the client's mistake.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ DEFAULT_STATUS_CODES: list[tuple[type[BaseException], int, str]] = [
     (e.InvalidCodeError, 422, "Invalid code"),
     (e.GeometryError, 422, "Bad geometry"),
     (e.DataFileError, 422, "Bad data file"),
-    (e.GridcoreError, 400, "Bad request"),
-    (ValueError, 422, "Invalid value"),
+    (e.InvalidValueError, 422, "Invalid value"),
 ]
+# Not in the table, so 500: GridcoreError itself and any subclass not listed (a time zone
+# setting the server cannot read is the operator's problem, not the client's), and every
+# built-in exception. The table is the list of input errors.
 
 
 def _slug(title: str) -> str:
@@ -86,8 +89,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(e.GridcoreError)
     async def _gridcore(request: Request, exc: e.GridcoreError):
-        status, title = status_for(exc)
-        return problem(status, title, str(exc), instance=request.url.path)
+        return answer_exception(exc, path=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -112,15 +114,57 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"),
                        str(exc.detail), instance=request.url.path, headers=headers)
 
-    @app.exception_handler(ValueError)
-    async def _value(request: Request, exc: ValueError):
-        return problem(422, "Invalid value", str(exc), instance=request.url.path)
-
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s", request.url.path)
-        return problem(500, "Internal error", "an unexpected error occurred; it was logged",
-                       instance=request.url.path)
+        # reached only by what InternalErrors (the outer middleware) did not see
+        return answer_exception(exc, path=request.url.path)
+
+
+def answer_exception(exc: BaseException, *, path: str | None = None) -> JSONResponse:
+    """Answer an exception from the table; log a 5xx with its traceback.
+
+    A 4xx repeats the exception's message (it says what was wrong with the input); a 500
+    says nothing of the internals and leaves the traceback in the ``gridcore.api`` log.
+    """
+    status, title = status_for(exc)
+    if status < 500:
+        return problem(status, title, str(exc), instance=path)
+    log.error("internal error on %s", path, exc_info=(type(exc), exc, exc.__traceback__))
+    return problem(status, title, "an unexpected error occurred; it was logged",
+                   instance=path)
+
+
+class InternalErrors:
+    """ASGI middleware answering any exception that escaped the app as a problem.
+
+    Starlette's own last-resort handler answers too, but then re-raises, so every bug
+    would be logged twice (once here, once by uvicorn). An exception raised after the
+    response started cannot be answered: it is logged and the connection closed.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        """Run the app; answer 500 (and log) what it raises."""
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as exc:
+            if started:
+                log.exception("internal error on %s after the response started",
+                              scope.get("path"))
+                return
+            await answer_exception(exc, path=scope.get("path"))(scope, receive, send)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -149,47 +193,96 @@ def _allowed_methods(request: Request) -> str:
 class BodySizeLimit:
     """ASGI middleware refusing request bodies larger than ``max_bytes`` with a 413 problem.
 
-    Checks ``Content-Length`` up front and counts streamed (chunked) bodies as they arrive.
+    Checks ``Content-Length`` up front and counts streamed (chunked) bodies as they
+    arrive. Before answering it reads and drops the rest of the body (up to
+    ``drain_bytes`` or ``drain_seconds``): a server that answers and closes while the
+    client is still sending makes the client's kernel see a reset, and the client loses
+    the 413 it was sent. A client that asked ``Expect: 100-continue`` is answered at once
+    (it has sent nothing yet). The answer closes the connection.
     """
 
-    def __init__(self, app, *, max_bytes: int) -> None:
+    def __init__(self, app, *, max_bytes: int, drain_bytes: int | None = None,
+                 drain_seconds: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.drain_bytes = drain_bytes if drain_bytes is not None else max(
+            16 * max_bytes, 64 * 2**20)
+        self.drain_seconds = drain_seconds
 
     async def __call__(self, scope, receive, send):
         """Pass the request on, or answer 413 once the body passes the limit."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            try:
-                too_big = int(declared) > self.max_bytes
-            except ValueError:
-                too_big = False
-            if too_big:
+        declared = _content_length(headers.get(b"content-length"))
+        if declared is not None and declared > self.max_bytes:
+            if headers.get(b"expect", b"").lower() == b"100-continue":
                 return await self._refuse(scope, receive, send)
-        seen = 0
+            # a body too big to drain is refused at once: a reset is then the lesser harm
+            drain = 0 if declared > self.drain_bytes else self.drain_bytes
+            return await self._refuse(scope, receive, send, drain=drain)
 
-        class _TooLarge(Exception):
-            pass
+        seen = 0
+        too_large = False
+        body_done = False
+        started = False
 
         async def counted_receive():
-            nonlocal seen
+            nonlocal seen, too_large, body_done
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                body_done = not message.get("more_body", False)
+                if seen > self.max_bytes and not started:
+                    # the app sees the client go away; this middleware answers for it
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            return await self.app(scope, counted_receive, send)
-        except _TooLarge:
-            return await self._refuse(scope, receive, send)
+        async def guarded_send(message):
+            nonlocal started
+            if not too_large:  # what the app makes of the "disconnect" is not sent
+                started = started or message["type"] == "http.response.start"
+                await send(message)
 
-    async def _refuse(self, scope, receive, send):
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
+            await self._refuse(scope, receive, send, drain=0 if body_done else self.drain_bytes,
+                               seen=seen)
+
+    async def _refuse(self, scope, receive, send, *, drain: int = 0, seen: int = 0):
+        if drain:
+            await self._drain(receive, drain - seen)
         response = problem(413, "Payload too large",
                            f"request bodies are limited to {self.max_bytes} bytes",
-                           instance=scope.get("path"))
+                           instance=scope.get("path"), headers={"Connection": "close"})
         await response(scope, receive, send)
+
+    async def _drain(self, receive, budget: int) -> None:
+        """Read and drop the request body until it ends, or the budget or time runs out."""
+        import asyncio
+
+        try:
+            async with asyncio.timeout(self.drain_seconds):
+                while budget > 0:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client went away
+                    budget -= len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        return
+        except TimeoutError:
+            pass
+
+
+def _content_length(value: bytes | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None  # the HTTP parser refuses a malformed length before we get here

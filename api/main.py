@@ -1,6 +1,7 @@
 """The gridcore service: composes settings, the store, error handlers and routers.
 
-Run with ``gridcore serve`` (uvicorn) or ``uvicorn api.main:app``.
+Run with ``gridcore serve`` (uvicorn, ``--workers N`` processes) or
+``uvicorn --factory api.main:create_app``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from gridcore._time import Clock, SystemClock
 from gridcore.maps import VENDOR_DIR, asset_path
 
 from . import errors
@@ -36,33 +38,45 @@ ROUTERS = [
 ]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the FastAPI app on the store named by ``settings.db``."""
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the FastAPI app on the store named by ``settings.db``.
+
+    ``clock`` is where every "now" comes from (default the system clock in the city's
+    time zone, ``settings.tz``); tests pass a `gridcore._time.FixedClock`.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from gridcore.sample import load_sample_city
-        from gridcore.store import SQLiteStore
+        from gridcore.store import open_store
 
-        store = SQLiteStore(settings.db)
-        if settings.build_if_empty and store.is_empty():
-            load_sample_city(store, progress=True)
-        app.state.store = store
-        app.state.city = CityHolder(store)
-        app.state.city.get()
-        if settings.warm_up:
-            app.state.city.warm_up()
+        # a SQLite file path or a postgresql:// URL; the store reads the app's clock
+        store = open_store(settings.db, clock=app.state.clock)
         try:
-            yield
+            if settings.build_if_empty and store.is_empty():
+                load_sample_city(store, progress=True)
+            app.state.store = store
+            holder = app.state.city = CityHolder(
+                store, clock=lambda: app.state.clock,  # asked each time: tests may swap it
+                recheck_seconds=settings.grid_recheck_seconds)
+            holder.get()
+            if settings.warm_up:
+                holder.warm_up()
+            try:
+                yield
+            finally:
+                holder.close()  # before the store: the warm-up must not read a closed one
         finally:
             store.close()
 
     app = FastAPI(title="gridcore", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan)
     app.state.settings = settings
+    app.state.clock = clock or SystemClock(tz=settings.tz)
     errors.install(app)
     app.add_middleware(errors.BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(errors.InternalErrors)  # outermost: answers what all else raised
     for router in ROUTERS:
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.mount("/static/vendor/folium",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,7 +13,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GRIDCORE_", extra="ignore")
 
-    db: Path = Field(Path("gridcore.db"), description="SQLite store file (GRIDCORE_DB)")
+    # text, not a Path: a Path would fold "postgresql://h/db" into "postgresql:/h/db"
+    db: str = Field("gridcore.db", description="the store (GRIDCORE_DB): a SQLite file "
+                                               "path or a postgresql:// URL")
     max_body_bytes: int = Field(
         1_000_000, ge=1_000, description="largest request body accepted, in bytes")
     basemap: str = Field("osm", description="map pages' default basemap: osm or gaode")
@@ -24,3 +26,13 @@ class Settings(BaseSettings):
                           "in the background, so the first locate is fast")
     max_features: int = Field(
         5_000, ge=1, description="most features one GeoJSON answer may hold")
+    tz: str = Field("Asia/Shanghai", description="the city's time zone (IANA name): what "
+                                                 "today, a day and a month are")
+    grid_recheck_seconds: float = Field(
+        5.0, ge=0, description="how often the service asks the store which grid version is "
+                               "in force (it also asks whenever the city's day changes)")
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path_to_text(cls, value):
+        return os.fspath(value) if isinstance(value, os.PathLike) else value

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gridcore._time import Clock, default_clock, to_utc
-from gridcore.errors import AuthenticationError, PermissionDeniedError
+from gridcore.errors import AuthenticationError, InvalidValueError, PermissionDeniedError
 
 __all__ = [
     "Principal",
@@ -53,7 +53,7 @@ def _role(value: Role | str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise ValueError(
+        raise InvalidValueError(
             f"unknown role {value!r}; valid roles: {', '.join(r.value for r in Role)}"
         ) from None
 
@@ -143,7 +143,7 @@ def issue_token(
     """
     role = _role(role)
     if not name or not name.strip():
-        raise ValueError("a token needs the name of who holds it; got an empty name")
+        raise InvalidValueError("a token needs the name of who holds it; got an empty name")
     token = generate_token()
     created = to_utc(now) if now is not None else (clock or default_clock()).now_utc()
     record = TokenRecord(

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import CityDep, PrincipalDep, SettingsDep, StoreDep
 from api.schemas import AlertPublic
 from gridcore.codes import validate_cell_code
+from gridcore.errors import InvalidValueError
 from gridcore.maps import Basemap
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
@@ -31,7 +32,8 @@ def _parse_when(text: str | None, name: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{name}={text!r} is not an ISO 8601 date or date-time") from None
+        raise InvalidValueError(
+            f"{name}={text!r} is not an ISO 8601 date or date-time") from None
 
 
 @router.get(
@@ -64,7 +66,7 @@ def list_alerts(
     ] = None,
     dataset: Annotated[str | None, Query(description="only this data set")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,  # beyond SQLite's int: a 500
 ) -> list[dict]:
     """Return the stored alerts: cell(s), window, count against baseline, z, p, q, why."""
     start, end = _parse_when(start, "start"), _parse_when(end, "end")

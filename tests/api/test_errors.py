@@ -1,0 +1,103 @@
+"""The error table: input errors are 4xx, anything else is a logged 500 problem."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.deps import get_city
+from api.errors import DEFAULT_STATUS_CODES, PROBLEM_JSON, status_for
+from gridcore import errors as e
+
+
+@pytest.fixture
+def app(store_copy):
+    from api.main import create_app
+    from api.settings import Settings
+
+    return create_app(Settings(db=store_copy.path, warm_up=False))
+
+
+@pytest.mark.parametrize("exc", [ValueError("bad"), KeyError("k"), TypeError("t"),
+                                 e.GridcoreError("not meant for input")])
+def test_a_bare_builtin_or_an_unlisted_gridcore_error_is_internal(exc):
+    assert status_for(exc) == (500, "Internal error")
+
+
+def test_only_gridcore_errors_are_in_the_table():
+    assert all(issubclass(cls, e.GridcoreError) for cls, _, _ in DEFAULT_STATUS_CODES)
+    assert status_for(e.InvalidValueError("x")) == (422, "Invalid value")
+
+
+@pytest.mark.parametrize("raised", [ValueError("division by a bug"), KeyError("column"),
+                                    TypeError("NoneType is not subscriptable")])
+def test_an_internal_error_in_a_route_is_a_logged_500_problem(app, caplog, raised):
+    def broken_city():
+        raise raised
+
+    app.dependency_overrides[get_city] = broken_city
+    with caplog.at_level(logging.ERROR, logger="gridcore.api"), \
+            TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/health")
+    assert r.status_code == 500
+    assert r.headers["content-type"] == PROBLEM_JSON
+    body = r.json()
+    assert body["status"] == 500 and body["title"] == "Internal error"
+    assert str(raised) not in body["detail"]  # internals stay in the log
+    records = [rec for rec in caplog.records if rec.name == "gridcore.api"]
+    assert len(records) == 1, [rec.getMessage() for rec in caplog.records]
+    assert records[0].exc_info and records[0].exc_info[1] is raised
+    assert "broken_city" in caplog.text  # the traceback, down to the raising frame
+
+
+def test_an_internal_error_in_a_route_function_is_a_logged_500(app, make_token, caplog,
+                                                                monkeypatch):
+    import api.routes.alerts as alerts
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not the client's mistake")
+
+    monkeypatch.setattr(alerts, "validate_cell_code", broken)
+    headers = make_token("supervisor")
+    with caplog.at_level(logging.ERROR, logger="gridcore.api"), \
+            TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/v1/alerts", params={"cell_code": "110102001019032"}, headers=headers)
+    assert r.status_code == 500, r.text
+    assert r.headers["content-type"] == PROBLEM_JSON
+    [record] = [rec for rec in caplog.records if rec.name == "gridcore.api"]
+    assert isinstance(record.exc_info[1], ValueError)
+    assert "in broken" in caplog.text and "a bug, not the client's mistake" in caplog.text
+
+
+def test_input_errors_stay_4xx_and_are_not_logged(client, make_token, caplog):
+    headers = make_token("admin")
+    with caplog.at_level(logging.ERROR, logger="gridcore.api"):
+        bad_day = client.get("/v1/alerts", params={"start": "2018-02-30"}, headers=headers)
+        blank_name = client.post("/v1/tokens", json={"role": "chief", "name": "  "},
+                                 headers=headers)
+        bad_code = client.get("/v1/cells/110102001019999", headers=headers)
+    assert bad_day.status_code == 422, bad_day.text
+    assert "2018-02-30" in bad_day.json()["detail"]
+    assert blank_name.status_code == 422, blank_name.text
+    assert bad_code.status_code in (404, 422)
+    assert not [rec for rec in caplog.records if rec.name == "gridcore.api"]
+
+
+@pytest.mark.parametrize("params", [
+    {"end": "2018-04-05T20:00:00", "offset": "2874939802912048621289472"},
+    {"offset": str(10**9 + 1)},
+    {"offset": "-1"},
+    {"limit": "1001"},
+])
+def test_alert_paging_is_bounded(client, make_token, params):
+    r = client.get("/v1/alerts", params=params, headers=make_token("supervisor"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == PROBLEM_JSON
+
+
+def test_the_largest_offset_is_answered(client, make_token):
+    r = client.get("/v1/alerts", params={"offset": str(10**9)},
+                   headers=make_token("supervisor"))
+    assert r.status_code == 200 and r.json() == []
