@@ -30,9 +30,9 @@ def _command(name: str):
 
 
 def _store(args: argparse.Namespace):
-    from .store import SQLiteStore
+    from .store import open_store
 
-    return SQLiteStore(args.db) if args.db else SQLiteStore()
+    return open_store(args.db or None)
 
 
 def _city(args: argparse.Namespace, store=None):
@@ -104,8 +104,10 @@ def _grid_import(args: argparse.Namespace) -> int:
         print(f"not imported: {len(report.problems)} problem(s); the store is unchanged",
               file=sys.stderr)
         return EXIT_PROBLEMS
-    vid = store.add_grid_version(GridVersion(args.valid_from, cells_from_file(frame),
-                                             source=f"file:{args.file}"))
+    from . import app
+
+    vid = app.add_grid_version(store, GridVersion(args.valid_from, cells_from_file(frame),
+                                                  source=f"file:{args.file}"))
     print(f"imported {len(frame)} cells as grid version {vid}, valid from {args.valid_from}")
     return 0
 
@@ -190,7 +192,9 @@ def _locate(args: argparse.Namespace) -> int:
 def _components_import(args: argparse.Namespace) -> int:
     store = _store(args)
     _city(args, store)
-    n = store.import_components(args.file, crs=args.crs)
+    from . import app
+
+    n = app.import_components(store, args.file, crs=args.crs)
     print(f"imported {n} components from {args.file}")
     return 0
 
@@ -199,7 +203,9 @@ def _components_import(args: argparse.Namespace) -> int:
 def _components_export(args: argparse.Namespace) -> int:
     store = _store(args)
     _city(args, store)
-    path = store.export_components(args.out, district=args.district)
+    from . import app
+
+    path = app.export_components(store, args.out, district=args.district)
     print(f"wrote components to {path}")
     return 0
 
@@ -257,22 +263,54 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    store = _store(args)  # the service reads GRIDCORE_DB: point it at the same file
-    os.environ["GRIDCORE_DB"] = str(store.path)
-    if store.is_empty():
-        _city(args, store)  # build before serving, with the progress bar on this terminal
-    store.close()
-    from api.main import create_app
+    from .store import default_db, is_postgres_url
 
-    print(f"gridcore: serving {store.path} on http://{args.host}:{args.port}", file=sys.stderr)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
+    db = args.db or default_db()
+    if not is_postgres_url(db):
+        db = os.path.abspath(db)  # every worker opens the file this process built
+    # The workers are fresh processes that build the app from GRIDCORE_* variables (an
+    # import string, not an app object: this module imports nothing from api/).
+    os.environ["GRIDCORE_DB"] = db
+    store = _store(args)
+    try:
+        if store.is_empty():  # build once, here, before N workers race to build it
+            _city(args, store)
+    finally:
+        store.close()
+    print(f"gridcore: serving {_shown(db)} on http://{args.host}:{args.port} "
+          f"({args.workers} worker{'s' if args.workers > 1 else ''})", file=sys.stderr)
+    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level)
     return 0
+
+
+def _shown(db: str) -> str:
+    """Return the store's name as it may be printed (a URL's password hidden)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(db)
+    if parts.password is None:
+        return db
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 @_command("token create")
 def _token_create(args: argparse.Namespace) -> int:
     store = _store(args)
-    token = store.create_token(role=args.role, name=args.name, subject=args.subject)
+    from . import app
+
+    token = app.issue_token(store, role=args.role, name=args.name, subject=args.subject)
     print(f"token for {args.name} ({args.role}); keep it secret, it is shown once:",
           file=sys.stderr)
     print(token)
@@ -358,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--log-level", default="info")
+    sv.add_argument("--workers", type=_positive_int, default=1,
+                    help="worker processes serving the one store (default 1)")
 
     t = sub.add_parser("token", help="bearer tokens for the API")
     ts = t.add_subparsers(dest="token_command", required=True)

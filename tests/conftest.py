@@ -69,3 +69,43 @@ def env_db(store_copy, monkeypatch):
     """Point GRIDCORE_DB at a private copy of the sample store (for CLI/API tests)."""
     monkeypatch.setenv("GRIDCORE_DB", os.fspath(store_copy.path))
     return store_copy.path
+
+
+# ---- PostgreSQL/PostGIS: a throwaway cluster per session, the sample city built once
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL/PostGIS server for the session (see tests/pgcluster.py)."""
+    from tests.pgcluster import start_cluster
+
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_sample_url(pg_cluster) -> str:
+    """URL of a PostgreSQL database holding the sample city, a template for copies."""
+    from gridcore.sample import build_sample_city
+    from gridcore.store import PostgresStore
+
+    url = pg_cluster.new_database("gridcore_sample")
+    store = PostgresStore(url)
+    build_sample_city(store, progress=False)
+    store.close()
+    return url
+
+
+def pg_copy(pg_cluster, template_url: str) -> str:
+    """A new database copied from ``template_url`` (no session may be connected to it)."""
+    import uuid
+
+    import psycopg
+
+    name = f"gridcore_copy_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_cluster.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_url.rsplit("/", 1)[1]}"')
+    return pg_cluster.url.rsplit("/", 1)[0] + "/" + name

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
-from api.deps import CityDep, PrincipalDep, StoreDep
+from api.deps import CityDep, ClockDep, PrincipalDep, StoreDep
 from api.schemas import (
     CaseActionCreate,
     CaseCreate,
@@ -28,6 +28,9 @@ from api.schemas import (
     FollowUpPublic,
     IsoDate,
 )
+from gridcore import app
+from gridcore._time import city_day_bounds
+from gridcore.app import DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H
 from gridcore.auth import Principal, Role, require_role
 from gridcore.cases import (
     ACTION_ROLES,
@@ -43,37 +46,31 @@ from gridcore.cases import (
     event_class,
     event_classes,
     find_duplicates,
-    report_case,
 )
 from gridcore.crs import to_wgs84, validate_lonlat
-from gridcore.errors import OutsideCityError, PermissionDeniedError
-from gridcore.grid import point_to_cell
+from gridcore.errors import PermissionDeniedError
 
 router = APIRouter(prefix="/v1", tags=["cases 案卷"])
 
-DUPLICATE_RADIUS_M = 50.0
-DUPLICATE_WINDOW_H = 24.0
 
 
-def get_now() -> dt.datetime:
-    """Return the time of the loop; tests override this dependency."""
-    return dt.datetime.now(dt.UTC)
+def get_now(clock: ClockDep) -> dt.datetime:
+    """Return the instant of the loop (aware, UTC) from the app's clock."""
+    return clock.now_utc()
 
 
 NowDep = Annotated[dt.datetime, Depends(get_now)]
 
 
+def get_today(now: NowDep, clock: ClockDep) -> dt.date:
+    """Return the city's date at ``now``: whose cells a chief has is decided on it."""
+    return clock.local(now).date()
+
+
+TodayDep = Annotated[dt.date, Depends(get_today)]
+
+
 # --------------------------------------------------------------------------- helpers
-
-def _locate(city, lon: float, lat: float) -> tuple[str, str]:
-    """Return (cell code, street code) of a WGS84 position, as /v1/locate finds it."""
-    pos = int(point_to_cell(city.cells, [lon], [lat])[0])
-    if pos < 0:
-        raise OutsideCityError(
-            f"position lon={lon:.6f}, lat={lat:.6f} (WGS84) lies outside every unit grid "
-            "cell of the city")
-    return str(city.cells["code"].iloc[pos]), str(city.cells["street_code"].iloc[pos])
-
 
 def _department_name(code: str | None) -> str | None:
     if code is None:
@@ -99,17 +96,13 @@ def case_to_public(case: Case, now: dt.datetime) -> CasePublic:
 
 
 def _chief_cells(store, principal: Principal, on: dt.date) -> set[str]:
-    from gridcore.chiefs import cells_of_chief
-
-    roster = store.load_roster()
-    return set(cells_of_chief(principal.subject, roster.assignments,
-                              alley_cells=store.alley_cells(), on=on))
+    return app.chief_cells(store, principal.subject, on=on)
 
 
-def _check_can_read(store, principal: Principal, case: Case, now: dt.datetime) -> None:
+def _check_can_read(store, principal: Principal, case: Case, today: dt.date) -> None:
     """Chiefs read cases in their own cells; departments the cases sent to them."""
     if principal.role is Role.CHIEF:
-        if case.cell_code not in _chief_cells(store, principal, now.date()):
+        if case.cell_code not in _chief_cells(store, principal, today):
             raise PermissionDeniedError(
                 f"case {case.id} lies in cell {case.cell_code}, which is not among the "
                 "cells assigned to you")
@@ -150,28 +143,18 @@ def create_case(
     lon, lat = to_wgs84([body.lon], [body.lat], crs=body.crs)
     validate_lonlat(lon, lat)
     lon, lat = float(lon[0]), float(lat[0])
-    cell_code, street_code = _locate(city, lon, lat)
-    case = report_case(
-        event_class=klass.code, lon=lon, lat=lat, description=body.description,
-        reporter=principal.name, role=principal.role, at=now, cell_code=cell_code,
-        street_code=street_code, component_code=body.component_code,
-        photo_ref=body.photo_ref,
-    )
-    case_id, created = store.add_case(
-        case, idempotency_key=idempotency_key, request_hash=_request_hash(body),
+    done = app.report_case(
+        store, city, event_class_code=klass.code, lon=lon, lat=lat,
+        description=body.description, reporter=principal.name, role=principal.role, at=now,
+        component_code=body.component_code, photo_ref=body.photo_ref,
+        idempotency_key=idempotency_key, request_hash=_request_hash(body),
         principal=f"{principal.role.value}:{principal.subject}",
     )
-    if not created:
+    if not done.created:
         response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/cases/{case_id}"
-    since = now - dt.timedelta(hours=DUPLICATE_WINDOW_H)
-    open_cases = store.open_cases_frame(event_class=klass.code, reported_since=since)
-    open_cases = open_cases[open_cases["id"] != case_id].reset_index(drop=True)
-    pos = find_duplicates(lon, lat, klass.code, now, open_cases,
-                          radius_m=DUPLICATE_RADIUS_M, window_hours=DUPLICATE_WINDOW_H)
-    stored = store.get_case(case_id)
-    return CaseCreated(id=case_id, cell_code=stored.cell_code, street_code=stored.street_code,
-                       duplicate_of=[int(i) for i in open_cases["id"].to_numpy()[pos]])
+    response.headers["Location"] = f"/v1/cases/{done.case.id}"
+    return CaseCreated(id=done.case.id, cell_code=done.case.cell_code,
+                       street_code=done.case.street_code, duplicate_of=done.duplicate_of)
 
 
 @router.get("/cases", response_model=list[CasePublic], summary="List cases (案卷列表)")
@@ -179,6 +162,7 @@ def list_cases(
     store: StoreDep,
     principal: PrincipalDep,
     now: NowDep,
+    today: TodayDep,
     state: Annotated[list[CaseState] | None, Query(description="Only these states.")] = None,
     open_only: Annotated[bool, Query(description="Only open cases (未结案).")] = False,
     street_code: Annotated[str | None, Query(pattern=r"^[0-9]{9}$",
@@ -196,7 +180,7 @@ def list_cases(
         states = (states or set(CaseState)) & OPEN_STATES
     cell_codes = [cell_code] if cell_code else None
     if principal.role is Role.CHIEF:
-        mine = _chief_cells(store, principal, now.date())
+        mine = _chief_cells(store, principal, today)
         cell_codes = sorted(mine if cell_codes is None else mine & set(cell_codes))
     if principal.role is Role.DEPARTMENT:
         if department not in (None, principal.subject):
@@ -215,10 +199,11 @@ def get_case(
     store: StoreDep,
     principal: PrincipalDep,
     now: NowDep,
+    today: TodayDep,
 ) -> CasePublic:
     """Read a case with its deadline status and audit trail."""
     case = store.get_case(case_id)
-    _check_can_read(store, principal, case, now)
+    _check_can_read(store, principal, case, today)
     return case_to_public(case, now)
 
 
@@ -228,7 +213,7 @@ def case_duplicates(
     case_id: Annotated[int, Path(ge=1, le=2**62, description="Case id.")],
     store: StoreDep,
     principal: PrincipalDep,
-    now: NowDep,
+    today: TodayDep,
     radius_m: Annotated[float, Query(gt=0, le=5000, description="Radius, metres.")] = (
         DUPLICATE_RADIUS_M),
     window_hours: Annotated[float, Query(gt=0, le=24 * 90, description="Window, hours.")] = (
@@ -236,7 +221,7 @@ def case_duplicates(
 ) -> list[int]:
     """Open cases of the same class near this one in space and time, nearest first."""
     case = store.get_case(case_id)
-    _check_can_read(store, principal, case, now)
+    _check_can_read(store, principal, case, today)
     frame = store.open_cases_frame(event_class=case.event_class)
     frame = frame[frame["id"] != case.id].reset_index(drop=True)
     pos = find_duplicates(case.lon, case.lat, case.event_class, case.reported_at, frame,
@@ -286,8 +271,8 @@ def _step_route(action: Action):
         body: CaseActionCreate | None = None,
     ) -> CasePublic:
         body = body or CaseActionCreate()
-        case = store.transition_case(
-            case_id, action, actor=principal.name, role=principal.role, at=now,
+        case = app.step_case(
+            store, case_id, action, actor=principal.name, role=principal.role, at=now,
             note=body.note, department=body.department,
             actor_department=principal.subject if principal.role is Role.DEPARTMENT else None,
         )
@@ -318,25 +303,30 @@ def metrics(
     store: StoreDep,
     principal: PrincipalDep,
     now: NowDep,
+    clock: ClockDep,
     by: Annotated[MetricsBy, Query(description="Group by street, department or period.")] = (
         MetricsBy.STREET),
     freq: Annotated[str, Query(pattern="^(D|W|M|Q|Y)$",
                                description="Period length when by=period: D, W, M, Q, Y.")
                     ] = "M",
-    since: Annotated[IsoDate | None, Query(description="Cases reported on or after "
-                                                       "(YYYY-MM-DD).")] = None,
-    until: Annotated[IsoDate | None, Query(description="Cases reported before "
-                                                       "(YYYY-MM-DD).")] = None,
+    since: Annotated[IsoDate | None, Query(description="Cases reported on or after this "
+                                                       "day of the city (YYYY-MM-DD).")] = None,
+    until: Annotated[IsoDate | None, Query(description="Cases reported before this day "
+                                                       "of the city (YYYY-MM-DD).")] = None,
 ) -> CaseMetricsPublic:
-    """Measure the loop and the 12345 three rates per street, department or period."""
+    """Measure the loop and the 12345 three rates per street, department or period.
+
+    Days, months and the ``since``/``until`` days are the city's: they start at its
+    midnight (00:00 Beijing time is 16:00 UTC the day before), not UTC's.
+    """
     require_role(principal, Role.SUPERVISOR, Role.DISPATCHER, Role.ADMIN)
 
     def _start(d: dt.date | None) -> dt.datetime | None:
-        return None if d is None else dt.datetime.combine(d, dt.time(), tzinfo=dt.UTC)
+        return None if d is None else city_day_bounds(d, clock.tz)[0]
 
     frame = store.cases_frame(reported_since=_start(since), reported_before=_start(until))
-    table = case_metrics(frame, store.followups_frame(), by=by, now=now,
-                         freq=freq)
+    table = case_metrics(frame, store.followups_frame(), by=by, now=now, freq=freq,
+                         clock=clock)
     rows = [
         CaseMetricsRow(key=str(key), **{
             col: (_nan_to_none(val) if col.endswith("_rate") else int(val))

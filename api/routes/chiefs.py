@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 
 from api.deps import CityDep, PrincipalDep, StoreDep
-from api.routes.cases import NowDep
+from api.routes.cases import NowDep, TodayDep
 from api.schemas import (
     AssignmentCreate,
     CaseSummary,
@@ -24,6 +24,7 @@ from api.schemas import (
     ComponentSummary,
     IsoDate,
 )
+from gridcore import app
 from gridcore.auth import Principal, Role, require_role
 from gridcore.cases import OPEN_STATES, event_class
 from gridcore.chiefs import assignments_on, cells_of_chief
@@ -51,7 +52,7 @@ def chief_view(store, chief_id: str, *, on: dt.date, now: dt.datetime) -> ChiefV
     roster = store.load_roster()
     live = assignments_on(roster.assignments, on=on)
     alleys = sorted(live.loc[live["chief_id"] == chief_id, "alley"])
-    cells = cells_of_chief(chief_id, roster.assignments, alley_cells=store.alley_cells(),
+    cells = cells_of_chief(chief_id, roster.assignments, alley_cells=app.alley_cells(store),
                            on=on).tolist()
     cases = store.list_cases(states=sorted(OPEN_STATES), cell_codes=cells)
     summaries = [
@@ -87,12 +88,14 @@ def my_view(
     store: StoreDep,
     principal: PrincipalDep,
     now: NowDep,
+    today: TodayDep,
     on: Annotated[IsoDate | None, Query(description="Day to read assignments for "
-                                                    "(YYYY-MM-DD); default today.")] = None,
+                                                    "(YYYY-MM-DD); default the city's "
+                                                    "today.")] = None,
 ) -> ChiefView:
     """Show the calling chief's streets and alleys, cells and open cases."""
     require_role(principal, Role.CHIEF)
-    return chief_view(store, principal.subject, on=on or now.date(), now=now)
+    return chief_view(store, principal.subject, on=on or today, now=now)
 
 
 @router.get("/chiefs/{chief_id}/view", response_model=ChiefView,
@@ -103,12 +106,14 @@ def view(
     store: StoreDep,
     principal: PrincipalDep,
     now: NowDep,
+    today: TodayDep,
     on: Annotated[IsoDate | None, Query(description="Day to read assignments for "
-                                                    "(YYYY-MM-DD); default today.")] = None,
+                                                    "(YYYY-MM-DD); default the city's "
+                                                    "today.")] = None,
 ) -> ChiefView:
     """Show a chief's streets and alleys, the cells they cross, and the open cases there."""
     _check_may_read(principal, chief_id)
-    return chief_view(store, chief_id, on=on or now.date(), now=now)
+    return chief_view(store, chief_id, on=on or today, now=now)
 
 
 @router.get("/chiefs/{chief_id}/view.geojson",
@@ -120,8 +125,10 @@ def view_geojson(
     city: CityDep,
     principal: PrincipalDep,
     now: NowDep,
+    today: TodayDep,
     on: Annotated[IsoDate | None, Query(description="Day to read assignments for "
-                                                    "(YYYY-MM-DD); default today.")] = None,
+                                                    "(YYYY-MM-DD); default the city's "
+                                                    "today.")] = None,
     basemap: Annotated[Basemap, Query(
         description="osm: WGS84; gaode: every geometry shifted to GCJ-02")] = Basemap.OSM,
 ) -> JSONResponse:
@@ -132,7 +139,7 @@ def view_geojson(
     ``deadline_status`` green/yellow/red).
     """
     _check_may_read(principal, chief_id)
-    v = chief_view(store, chief_id, on=on or now.date(), now=now)
+    v = chief_view(store, chief_id, on=on or today, now=now)
     cells = city.cells[city.cells["code"].isin(v.cells)]
     features = [
         {"type": "Feature", "geometry": shapely.geometry.mapping(geom),
@@ -173,5 +180,5 @@ def add_assignment(
 ) -> AssignmentCreate:
     """From ``valid_from`` on, the alley is this chief's (a handover is a new row)."""
     require_role(principal, Role.ADMIN)
-    store.add_assignment(chief_id, body.alley, body.valid_from)
+    app.assign_chief(store, chief_id, body.alley, body.valid_from)
     return body

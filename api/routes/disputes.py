@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from shapely.geometry import mapping
 
-from api.deps import CityDep, PrincipalDep, StoreDep
+from api.deps import CityDep, ClockDep, PrincipalDep, StoreDep
 from api.schemas import (
     DisputeActAs,
     DisputeAgreementCreate,
@@ -41,6 +41,7 @@ from api.schemas import (
     DisputeScreenCreate,
     DisputeScreenPublic,
 )
+from gridcore import app
 from gridcore.crs import transform_geometry
 from gridcore.disputes import (
     DisputeScreener,
@@ -62,12 +63,20 @@ _OPENERS = {"supervisor", "dispatcher", "chief", "admin"}
 _ID = Annotated[str, Path(pattern=r"^jt-[0-9a-f]{16}$", description="Joint task id.")]
 
 
-def get_now() -> dt.datetime:
-    """Return the clock of joint tasks (tests override this dependency)."""
-    return dt.datetime.now(dt.UTC)
+def get_now(clock: ClockDep) -> dt.datetime:
+    """Return the instant of joint tasks (aware, UTC) from the app's clock."""
+    return clock.now_utc()
 
 
 NowDep = Annotated[dt.datetime, Depends(get_now)]
+
+
+def get_today(now: NowDep, clock: ClockDep) -> dt.date:
+    """Return the city's date at ``now``: the day whose overrides apply."""
+    return clock.local(now).date()
+
+
+TodayDep = Annotated[dt.date, Depends(get_today)]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -90,10 +99,10 @@ def _screener(city: Any, store: Any, level: DisputeLevel | str) -> DisputeScreen
     return _screeners[key]
 
 
-def _screen(body: DisputeScreenCreate, city: Any, store: Any) -> Screening:
+def _screen(body: DisputeScreenCreate, city: Any, store: Any, today: dt.date) -> Screening:
     geometry = body.geometry.model_dump()
     return _screener(city, store, body.level).screen_one(
-        geometry, crs=body.crs.value, accuracy_m=body.accuracy_m, on=body.on
+        geometry, crs=body.crs.value, accuracy_m=body.accuracy_m, on=body.on or today
     )
 
 
@@ -113,11 +122,7 @@ def _scope(store: Any, principal: Any, now: dt.datetime) -> set[str] | str:
     if _is_division_code(subject):
         return {subject}
     if role == "chief":
-        from gridcore.chiefs import cells_of_chief
-
-        cells = cells_of_chief(
-            subject, store.load_roster().assignments, alley_cells=store.alley_cells(), on=now.date()
-        )
+        cells = app.chief_cells(store, subject, on=store.clock.local(now).date())
         return {str(c)[:9] for c in cells}
     return set()
 
@@ -248,7 +253,7 @@ def _act(
         _check_can_read(store, principal, task, now)
         step(task, _acting_party(store, principal, task, body, now))
 
-    return task_to_public(store.update_dispute(task_id, change), now)
+    return task_to_public(app.change_joint_task(store, task_id, change), now)
 
 
 # --------------------------------------------------------------------------- routes
@@ -260,10 +265,11 @@ def _act(
     summary="Screen an incident for a cross-boundary case (跨界研判)",
 )
 def screen(
-    body: DisputeScreenCreate, store: StoreDep, city: CityDep, principal: PrincipalDep
+    body: DisputeScreenCreate, store: StoreDep, city: CityDep, principal: PrincipalDep,
+    today: TodayDep,
 ) -> DisputeScreenPublic:
     """Every side the incident touches and its share; opens nothing."""
-    s = _screen(body, city, store)
+    s = _screen(body, city, store, today)
     return DisputeScreenPublic(
         joint=s.joint,
         parties=_shares(s),
@@ -291,6 +297,7 @@ def open_dispute(
     city: CityDep,
     principal: PrincipalDep,
     now: NowDep,
+    today: TodayDep,
     response: Response,
 ) -> DisputeOpened:
     """Open one joint task for every side; the same incident again joins the open task.
@@ -303,7 +310,7 @@ def open_dispute(
             f"role {_role(principal)!r} may not open joint tasks; allowed: "
             + ", ".join(sorted(_OPENERS))
         )
-    s = _screen(body, city, store)
+    s = _screen(body, city, store, today)
     receiving = body.receiving_code
     scope = _scope(store, principal, now)
     if scope != _ALL and _role(principal) == "chief" and s.joint:
@@ -316,7 +323,8 @@ def open_dispute(
             )
         if receiving is None and len(mine) == 1:
             receiving = mine[0]
-    task, opened = store.open_dispute(
+    task, opened = app.open_joint_task(
+        store,
         s,
         event_class=body.event_class,
         description=body.description,
@@ -349,6 +357,7 @@ def open_from_case(
     city: CityDep,
     principal: PrincipalDep,
     now: NowDep,
+    today: TodayDep,
     response: Response,
 ) -> DisputeOpened:
     """Screen a reported case's position; if it is joint, open (or join) its joint task."""
@@ -363,11 +372,12 @@ def open_from_case(
         accuracy_m=body.accuracy_m,
         level=body.level,
     )
-    s = _screen(screen_body, city, store)
+    s = _screen(screen_body, city, store, today)
     receiving = body.receiving_code
     if receiving is None and case.street_code:
         receiving = next((c for c in s.codes if _same_branch(c, case.street_code)), None)
-    task, opened = store.open_dispute(
+    task, opened = app.open_joint_task(
+        store,
         s,
         event_class=case.event_class,
         description=body.description or f"案卷 {case.id}: {case.description}",
@@ -590,7 +600,7 @@ def department_report(
     def change(task: JointTask) -> None:
         task.department_report(department_code, actor=principal.name, at=now)
 
-    return task_to_public(store.update_dispute(task_id, change), now)
+    return task_to_public(app.change_joint_task(store, task_id, change), now)
 
 
 @router.post(

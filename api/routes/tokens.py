@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from api.deps import PrincipalDep, StoreDep
 from api.schemas import TokenCreate, TokenPublic
+from gridcore import app
 from gridcore.auth import Role, require_role
 
 router = APIRouter(prefix="/v1", tags=["tokens 令牌"])
@@ -16,6 +17,6 @@ router = APIRouter(prefix="/v1", tags=["tokens 令牌"])
 def create_token(body: TokenCreate, store: StoreDep, principal: PrincipalDep) -> TokenPublic:
     """Create a token for a role; it is shown once and stored only as its hash."""
     require_role(principal, Role.ADMIN)
-    token = store.create_token(role=body.role, name=body.name, subject=body.subject)
+    token = app.issue_token(store, role=body.role, name=body.name, subject=body.subject)
     me = store.principal_for_token(token)
     return TokenPublic(token=token, role=me.role, name=me.name, subject=me.subject)

@@ -58,7 +58,7 @@ class ComponentsMixin:
             return 0
         try:
             with self._begin() as tx:
-                self.dialect.bulk_insert(tx, "components", [*COMPONENT_COLUMNS, "geom"], rows,
+                self.dialect.bulk_insert(tx, "components", [*list(COMPONENT_COLUMNS), "geom"], rows,
                                          geom_columns=["geom"])
                 bump_counter(tx, _COUNTER)
         except self.dialect.integrity_errors as exc:
@@ -81,7 +81,9 @@ class ComponentsMixin:
         rows = self._component_rows(components)
         if not rows:
             return 0
-        sets = ", ".join(f"{c} = ?" for c in COMPONENT_COLUMNS[1:])
+        columns = list(COMPONENT_COLUMNS)
+        assert columns[0] == "code"
+        sets = ", ".join(f"{c} = ?" for c in columns[1:])
         with self._begin() as tx:
             codes = [r[0] for r in rows]
             known: set[str] = set()

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gridcore import app as gapp
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +36,7 @@ def make_token(store_copy):
     """Create a bearer token in the test store: ``make_token("chief", "c1")``."""
 
     def make(role: str, name: str = "tester", subject: str | None = None) -> dict:
-        token = store_copy.create_token(role=role, name=name, subject=subject)
+        token = gapp.issue_token(store_copy, role=role, name=name, subject=subject)
         return {"Authorization": f"Bearer {token}"}
 
     return make
@@ -49,17 +51,19 @@ def free_port() -> int:
 class LiveServer:
     """``gridcore serve`` in a subprocess on a real port, killable like production."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, *, workers: int = 1, env: dict | None = None) -> None:
         self.db = db
+        self.workers = workers
+        self.env = env or {}  # more GRIDCORE_* settings
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120) -> None:
-        env = dict(os.environ, GRIDCORE_DB=str(self.db), PYTHONPATH=str(ROOT))
+        env = dict(os.environ, GRIDCORE_DB=str(self.db), PYTHONPATH=str(ROOT), **self.env)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gridcore.cli", "serve", "--port", str(self.port),
-             "--log-level", "warning"],
+             "--log-level", "warning", "--workers", str(self.workers)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

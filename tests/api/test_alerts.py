@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import shapely
 
+from gridcore import app as gapp
 from gridcore.sample_heatmap import SAMPLE_ALERTS_DATASET, TANGZI_HUTONG
 
 
@@ -37,7 +38,8 @@ def alerts_client(alerts_store):
 
 @pytest.fixture(scope="module")
 def token(alerts_store):
-    return {"Authorization": f"Bearer {alerts_store.create_token(role='dispatcher', name='t')}"}
+    token = gapp.issue_token(alerts_store, role='dispatcher', name='t')
+    return {"Authorization": f"Bearer {token}"}
 
 
 def test_alerts_are_listed_on_a_fresh_start(alerts_client, token, city):

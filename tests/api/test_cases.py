@@ -8,7 +8,8 @@ import sqlite3
 import pytest
 from fastapi.testclient import TestClient
 
-from api.routes.cases import get_now
+from gridcore import app as gapp
+from gridcore._time import FixedClock
 from gridcore.crs import wgs84_to
 
 UTC = dt.UTC
@@ -20,7 +21,8 @@ NANLUO = (116.39715, 39.9370)  # on the sample 南锣鼓巷 line, 东城
 
 @pytest.fixture
 def clock():
-    return {"now": T0}
+    """The app's clock, stopped at T0; tests move it with ``advance`` and ``set``."""
+    return FixedClock(T0)
 
 
 @contextlib.contextmanager
@@ -29,18 +31,17 @@ def _client(store, clock):
     from api.main import create_app
     from api.settings import Settings
 
-    store.seed_sample_roster()
+    gapp.seed_sample_roster(store)
     tokens = {
-        "supervisor": store.create_token(role="supervisor", name="王监督员"),
-        "dispatcher": store.create_token(role="dispatcher", name="指挥中心"),
-        "admin": store.create_token(role="admin", name="管理员"),
-        "JD": store.create_token(role="department", name="街道", subject="JD"),
-        "CGZF": store.create_token(role="department", name="城管", subject="CGZF"),
-        "c001": store.create_token(role="chief", name="张丽", subject="c001"),
-        "c003": store.create_token(role="chief", name="陈静", subject="c003"),
+        "supervisor": gapp.issue_token(store, role="supervisor", name="王监督员"),
+        "dispatcher": gapp.issue_token(store, role="dispatcher", name="指挥中心"),
+        "admin": gapp.issue_token(store, role="admin", name="管理员"),
+        "JD": gapp.issue_token(store, role="department", name="街道", subject="JD"),
+        "CGZF": gapp.issue_token(store, role="department", name="城管", subject="CGZF"),
+        "c001": gapp.issue_token(store, role="chief", name="张丽", subject="c001"),
+        "c003": gapp.issue_token(store, role="chief", name="陈静", subject="c003"),
     }
-    app = (create_app(Settings(db=store.path, build_if_empty=False)))
-    app.dependency_overrides[get_now] = lambda: clock["now"]
+    app = create_app(Settings(db=store.path, build_if_empty=False), clock=clock)
     with TestClient(app) as client:
         client.tokens = tokens
         yield client
@@ -64,7 +65,7 @@ def shared_api(city_db, tmp_path_factory):
         src.backup(out)
     src.close()
     store = SQLiteStore(dst)
-    with _client(store, {"now": T0}) as client:
+    with _client(store, FixedClock(T0)) as client:
         yield client
     store.close()
 
@@ -126,7 +127,7 @@ def test_whole_loop_with_rework_and_roles(api, clock):
     cid = _report(api).json()["id"]
 
     def step(action, who, hours=0.5, **body):
-        clock["now"] += hours * H
+        clock.advance(hours * H)
         return api.post(f"/v1/cases/{cid}/{action}", json=body or None, headers=_h(api, who))
 
     _problem(step("file", "supervisor"), 403)  # supervisors do not file
@@ -175,12 +176,12 @@ def test_idempotency_key(api):
 
 def test_duplicate_hint(api, clock):
     first = _report(api).json()["id"]
-    clock["now"] += H
+    clock.advance(H)
     second = _report(api, lon=TANGZI[0] + 0.0002).json()  # ~17 m east, same class
     assert second["duplicate_of"] == [first]
     other = _report(api, code="0505").json()  # another class at the same spot
     assert other["duplicate_of"] == []
-    clock["now"] += 30 * H
+    clock.advance(30 * H)
     late = _report(api).json()  # more than a day later
     assert late["duplicate_of"] == []
     got = api.get(f"/v1/cases/{first}/duplicates", headers=_h(api, "dispatcher")).json()
@@ -280,7 +281,7 @@ def test_metrics_on_known_data(api, clock):
     def run(lon, lat, code, plan, followup=None):
         cid = _report(api, lon=lon, lat=lat, code=code).json()["id"]
         for action, hours, who in plan:
-            clock["now"] += hours * H
+            clock.advance(hours * H)
             r = api.post(f"/v1/cases/{cid}/{action}", headers=_h(api, who))
             assert r.status_code == 200, r.text
         if followup:
@@ -295,9 +296,9 @@ def test_metrics_on_known_data(api, clock):
             ("rework", 1, "supervisor"), ("handle", 1, "JD"), ("close", 1, "supervisor")]
     # street of 堂子胡同: one 0506 closed in 2 h (on time), one closed in 6 h (late,
     # reworked), one rejected; street of 南锣鼓巷: one 0101 filed (168 h, not due)
-    t_start = clock["now"]
+    t_start = clock.now_utc()
     run(*TANGZI, "0506", quick, {"responded": True, "resolved": True, "satisfaction": "满意"})
-    clock["now"] = t_start
+    clock.set(t_start)
     run(*TANGZI, "0506", slow, {"responded": True, "resolved": False,
                                 "satisfaction": "基本满意"})
     run(*TANGZI, "0506", [("reject", 1, "dispatcher")])
@@ -350,7 +351,7 @@ def test_reference_tables_and_token_route(shared_api):
 
 def test_chief_geojson(api, clock):
     case = _report(api, lon=NANLUO[0], lat=NANLUO[1], code="0101").json()
-    clock["now"] += 200 * H  # past the 168 h limit of 0101
+    clock.advance(200 * H)  # past the 168 h limit of 0101
     r = api.get("/v1/chiefs/c003/view.geojson", headers=_h(api, "c003"))
     assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
     fc = r.json()
@@ -369,7 +370,7 @@ def test_the_sample_city_ships_its_chiefs_and_an_own_grid_gets_none(store_copy, 
 
     assert store_copy.get_chief("c001")["name"] == "张丽"
     other = SQLiteStore(tmp_path / "own.db")  # no sample grid in it
-    assert other.query("SELECT COUNT(*) AS n FROM chiefs")[0]["n"] == 0
+    assert len(other.chief_ids()) == 0
     other.close()
 
 
@@ -386,7 +387,7 @@ def test_chief_view_lists_components_in_own_cells_only(api, store_copy):
     records = gpd.GeoDataFrame(
         {"class_code": ["0101", "0305"]},
         geometry=[shapely.Point(*NANLUO), shapely.Point(*TANGZI)], crs="EPSG:4326")
-    stored = store_copy.register_components(records)
+    stored = gapp.register_components(store_copy, records)
     mine = stored.loc[stored["class_code"] == "0101", "code"].item()
     theirs = stored.loc[stored["class_code"] == "0305", "code"].item()
     v = api.get("/v1/chiefs/c003/view", headers=_h(api, "c003")).json()
@@ -395,3 +396,63 @@ def test_chief_view_lists_components_in_own_cells_only(api, store_copy):
     assert all(c["cell_code"] in v["cells"] for c in v["components"])
     got = next(c for c in v["components"] if c["code"] == mine)
     assert got["lon"] == pytest.approx(NANLUO[0]) and got["lat"] == pytest.approx(NANLUO[1])
+
+
+# ----------------------------------------------------------------- the city's clock
+
+APRIL_1_0700_BJ = dt.datetime(2026, 3, 31, 23, 0, tzinfo=UTC)  # 07:00 on 1 April, Beijing
+
+
+def test_metrics_cut_days_and_months_at_the_citys_midnight(api, clock):
+    clock.set(APRIL_1_0700_BJ - 2 * H)  # 05:00 on 1 April in Beijing, 21:00 UTC 31 March
+    early = _report(api).json()["id"]
+    clock.set(APRIL_1_0700_BJ - 8 * H)  # 23:00 on 31 March in Beijing
+    march = _report(api).json()["id"]
+    clock.set(APRIL_1_0700_BJ)
+    april = _report(api).json()["id"]
+    got = api.get(f"/v1/cases/{april}", headers=_h(api, "admin")).json()
+    assert dt.datetime.fromisoformat(got["reported_at"]) == APRIL_1_0700_BJ  # aware
+    assert dt.datetime.fromisoformat(got["deadline"]).utcoffset() is not None
+
+    def groups(query):
+        r = api.get(f"/v1/metrics/cases?{query}", headers=_h(api, "admin"))
+        assert r.status_code == 200, r.text
+        return {g["key"]: g["reported"] for g in r.json()["groups"]}
+
+    assert groups("by=period&freq=M") == {"2026-03": 1, "2026-04": 2}
+    assert groups("by=period&freq=D") == {"2026-03-31": 1, "2026-04-01": 2}
+    # plain dates are the city's days: 1 April starts at 16:00 UTC on 31 March
+    assert groups("by=period&freq=D&since=2026-04-01") == {"2026-04-01": 2}
+    assert groups("by=period&freq=D&until=2026-04-01") == {"2026-03-31": 1}
+    assert {early, march, april} == {c["id"] for c in api.get(
+        "/v1/cases", headers=_h(api, "admin")).json()}
+    r = api.get("/v1/metrics/cases?by=street", headers=_h(api, "admin")).json()
+    assert dt.datetime.fromisoformat(r["now"]) == APRIL_1_0700_BJ
+
+
+def test_deadline_colour_follows_the_apps_clock(api, clock):
+    cid = _report(api).json()["id"]  # 0506: 4 h
+    colour = lambda: api.get(f"/v1/cases/{cid}", headers=_h(api, "admin")).json()[  # noqa: E731
+        "deadline_status"]
+    assert colour() == "green"
+    clock.advance(3.5 * H)
+    assert colour() == "yellow"
+    clock.advance(H)
+    assert colour() == "red"
+
+
+def test_a_chiefs_today_is_the_citys_date(api, clock, store_copy):
+    # 堂子胡同 passes from c001 to c002 on 2024-01-01 (city date)
+    mine = _report(api).json()
+    api.tokens["c002"] = gapp.issue_token(store_copy, role="chief", name="刘强",
+                                          subject="c002")
+    clock.set(dt.datetime(2023, 12, 31, 15, 59, tzinfo=UTC))  # 23:59 on 31 Dec in Beijing
+    assert mine["cell_code"] in api.get("/v1/chiefs/me/view",
+                                        headers=_h(api, "c001")).json()["cells"]
+    assert api.get(f"/v1/cases/{mine['id']}", headers=_h(api, "c001")).status_code == 200
+    clock.set(dt.datetime(2023, 12, 31, 23, 0, tzinfo=UTC))  # 07:00 on 1 Jan 2024 in Beijing
+    v = api.get("/v1/chiefs/me/view", headers=_h(api, "c001")).json()
+    assert v["on"] == "2024-01-01" and v["cells"] == []
+    _problem(api.get(f"/v1/cases/{mine['id']}", headers=_h(api, "c001")), 403)
+    assert mine["cell_code"] in api.get("/v1/chiefs/me/view",
+                                        headers=_h(api, "c002")).json()["cells"]

@@ -4,11 +4,12 @@ import signal
 
 import httpx
 
+from gridcore import app as gapp
 from tests.api.conftest import LiveServer
 
 
 def test_report_survives_kill_9(store_copy):
-    token = store_copy.create_token(role="supervisor", name="王监督员")
+    token = gapp.issue_token(store_copy, role="supervisor", name="王监督员")
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "durable-1"}
     body = {"lon": 116.3755, "lat": 39.91105, "crs": "wgs84", "event_class": "0506",
             "description": "kill -9 之前的上报"}

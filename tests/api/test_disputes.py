@@ -10,6 +10,7 @@ from pyproj import Geod
 from shapely.geometry import LineString, Point, mapping, shape
 
 from api.routes.disputes import get_now
+from gridcore import app as gapp
 from tests.test_disputes import border_frame, rect, to_deg
 
 XC, FT, DC = "110102", "110106", "110101"
@@ -93,14 +94,14 @@ def _app(city_db, tmp_path_factory):
     store = SQLiteStore(path)
     store.save_roster(_street_chiefs(store))
     tokens = {
-        "admin": store.create_token(role="admin", name="管理员"),
-        "dispatcher": store.create_token(role="dispatcher", name="指挥中心"),
-        "supervisor": store.create_token(role="supervisor", name="王监督员"),
+        "admin": gapp.issue_token(store, role="admin", name="管理员"),
+        "dispatcher": gapp.issue_token(store, role="dispatcher", name="指挥中心"),
+        "supervisor": gapp.issue_token(store, role="supervisor", name="王监督员"),
         # street offices act through their street-and-alley chiefs (街巷长)
-        "GW": store.create_token(role="chief", name="广安门外街道", subject="gw01"),
-        "TPQ": store.create_token(role="chief", name="太平桥街道", subject="tpq01"),
-        "DC1": store.create_token(role="chief", name="东华门街道", subject="dc01"),
-        "FTZF": store.create_token(role="department", name="丰台城管", subject=FTZF),
+        "GW": gapp.issue_token(store, role="chief", name="广安门外街道", subject="gw01"),
+        "TPQ": gapp.issue_token(store, role="chief", name="太平桥街道", subject="tpq01"),
+        "DC1": gapp.issue_token(store, role="chief", name="东华门街道", subject="dc01"),
+        "FTZF": gapp.issue_token(store, role="department", name="丰台城管", subject=FTZF),
     }
     app = create_app(Settings(db=path, build_if_empty=False))
     app.dependency_overrides[get_now] = lambda: _CLOCK["now"]
@@ -120,7 +121,7 @@ def clock():
 @pytest.fixture
 def api(_app, clock):
     """The module's client, with no joint task or override left from another test."""
-    with _app.store.transaction() as c:
+    with _app.store._begin() as c:
         for table in _DISPUTE_TABLES:
             c.execute(f"DELETE FROM {table}")
     return _app

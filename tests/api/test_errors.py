@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -101,3 +102,70 @@ def test_the_largest_offset_is_answered(client, make_token):
     r = client.get("/v1/alerts", params={"offset": str(10**9)},
                    headers=make_token("supervisor"))
     assert r.status_code == 200 and r.json() == []
+
+
+# ---- oversized bodies on a real server: the client reads the 413 --------------------
+
+FIVE_MB = 5 * 2**20
+
+
+def _read_problem(conn) -> tuple[int, str, dict]:
+    import json
+
+    r = conn.getresponse()
+    return r.status, r.getheader("content-type"), json.loads(r.read())
+
+
+def test_a_5mb_body_gets_a_413_the_client_can_read(live_server):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=30)
+    try:
+        # http.client sends the whole body before it reads: a server that answers and
+        # closes without reading it resets the connection under the client's send
+        conn.request("POST", "/v1/cases", body=b"x" * FIVE_MB,
+                     headers={"Content-Type": "application/json"})
+        status, ctype, body = _read_problem(conn)
+    finally:
+        conn.close()
+    assert status == 413
+    assert ctype == PROBLEM_JSON
+    assert body["status"] == 413 and "1000000 bytes" in body["detail"]
+
+
+def test_an_oversized_chunked_body_gets_a_413_not_a_400(live_server):
+    import http.client
+
+    def chunks():
+        for _ in range(80):  # 5 MB in 64 KiB chunks, no Content-Length
+            yield b"y" * 65536
+
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=30)
+    try:
+        conn.request("POST", "/v1/cases", body=chunks(), encode_chunked=True,
+                     headers={"Content-Type": "application/json"})
+        status, ctype, body = _read_problem(conn)
+    finally:
+        conn.close()
+    assert status == 413, body
+    assert ctype == PROBLEM_JSON
+    assert body["title"] == "Payload too large"
+
+
+def test_a_raw_socket_client_reads_the_413_before_its_body_is_sent(live_server):
+    """Expect: 100-continue: the 413 comes before any of the body, none is asked for."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=30) as s:
+        s.sendall(b"POST /v1/cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % FIVE_MB)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+    assert data.startswith(b"HTTP/1.1 413 "), data[:200]
+    assert PROBLEM_JSON.encode() in data.lower()
+
+
+def test_a_small_body_still_reaches_the_route(live_server):
+    r = httpx.post(live_server.url + "/v1/cases", json={})
+    assert r.status_code == 401  # past the size check, stopped by the missing token

@@ -6,6 +6,7 @@ import time
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from gridcore import app as gapp
 from tests.api.conftest import js_errors
 
 
@@ -50,8 +51,8 @@ def test_supervisor_map_draws_the_grid_and_click_shows_the_cell(live_server, bro
 def test_chief_map_shows_only_own_cells_components_and_cases(live_server, browser, store_copy):
     import httpx
 
-    token = store_copy.create_token(role="chief", name="刘强", subject="c002")
-    supervisor = store_copy.create_token(role="supervisor", name="王")
+    token = gapp.issue_token(store_copy, role="chief", name="刘强", subject="c002")
+    supervisor = gapp.issue_token(store_copy, role="supervisor", name="王")
     view = httpx.get(live_server.url + "/v1/chiefs/me/view",
                      headers={"Authorization": f"Bearer {token}"}).json()
     assert view["cells"] and view["components"]

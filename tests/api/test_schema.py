@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from gridcore import app as gapp
+
 EXAMPLES_PER_OPERATION = 15
 
 
@@ -37,7 +39,7 @@ def api_app(tmp_path_factory, city_db):
     db = tmp_path_factory.mktemp("schema") / "schema.db"
     shutil.copy(city_db, db)
     store = SQLiteStore(db)
-    token = store.create_token(role="admin", name="schemathesis")
+    token = gapp.issue_token(store, role="admin", name="schemathesis")
     store.close()
     # No warm-up thread: the locator is built on the first request, inside the test.
     app = create_app(Settings(db=db, warm_up=False))

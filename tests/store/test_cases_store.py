@@ -2,7 +2,6 @@
 
 import dataclasses
 import datetime as dt
-import sqlite3
 import threading
 
 import geopandas as gpd
@@ -12,6 +11,7 @@ import pytest
 import shapely
 from shapely.geometry import box
 
+from gridcore import app
 from gridcore.auth import Role
 from gridcore.cases import (
     Action,
@@ -31,7 +31,7 @@ from gridcore.errors import (
     TransitionError,
 )
 from gridcore.grid import CELL_COLUMNS, GridVersion
-from gridcore.store import SQLiteStore
+from gridcore.store import SQLiteStore, open_store
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 1, 8, tzinfo=UTC)
@@ -54,11 +54,10 @@ def _cells():
 
 
 @pytest.fixture
-def db(tmp_path):
-    s = SQLiteStore(tmp_path / "cases.db")
+def db(new_store):
+    s = new_store()
     s.add_grid_version(GridVersion(dt.date(2020, 1, 1), _cells(), source="test"))
-    yield s
-    s.close()
+    return s
 
 
 def _report(at=T0, code="0506", cell="110102001001001", **kw):
@@ -78,7 +77,7 @@ def test_case_round_trip_with_trail(db):
                              (Action.REWORK, "supervisor", {}),
                              (Action.HANDLE, "department", {"actor_department": "CGZF"}),
                              (Action.CLOSE, "supervisor", {})]:
-        got = db.transition_case(cid, action, actor="x", role=role,
+        got = app.step_case(db, cid, action, actor="x", role=role,
                                  at=got.events[-1].at + H, **kw)
     again = db.get_case(cid)
     assert again == got
@@ -91,20 +90,21 @@ def test_case_round_trip_with_trail(db):
 def test_illegal_step_writes_nothing(db):
     cid, _ = db.add_case(_report())
     with pytest.raises(TransitionError, match="file, reject"):
-        db.transition_case(cid, "close", actor="x", role="admin", at=T0 + H)
+        app.step_case(db, cid, "close", actor="x", role="admin", at=T0 + H)
     assert len(db.get_case(cid).events) == 1
-    assert db.query("SELECT COUNT(*) AS n FROM case_events")[0]["n"] == 1
+    assert db._scalar("SELECT COUNT(*) FROM case_events") == 1
     with pytest.raises(NotFoundError, match="999"):
-        db.transition_case(999, "file", actor="x", role="admin", at=T0 + H)
+        app.step_case(db, 999, "file", actor="x", role="admin", at=T0 + H)
 
 
-def test_case_survives_reopening_the_file(db):
+def test_case_survives_reopening_the_store(db):
     cid, _ = db.add_case(_report())
-    db.transition_case(cid, "file", actor="x", role="dispatcher", at=T0 + H)
+    app.step_case(db, cid, "file", actor="x", role="dispatcher", at=T0 + H)
     db.close()
-    reopened = SQLiteStore(db.path)
+    reopened = open_store(db.url)
     assert reopened.get_case(cid).state is CaseState.FILED
-    assert reopened.query("PRAGMA journal_mode")[0][0] == "wal"
+    if isinstance(reopened, SQLiteStore):
+        assert reopened.journal_mode() == "wal"
     reopened.close()
 
 
@@ -113,25 +113,24 @@ def test_idempotency_key(db):
     a, created_a = db.add_case(c, idempotency_key="k1", request_hash="h1", principal="p")
     b, created_b = db.add_case(c, idempotency_key="k1", request_hash="h1", principal="p")
     assert (a, created_a, created_b) == (b, True, False)
-    assert db.query("SELECT COUNT(*) AS n FROM cases")[0]["n"] == 1
+    assert db.count_cases() == 1
     with pytest.raises(ConflictError, match="k1"):
         db.add_case(c, idempotency_key="k1", request_hash="h2", principal="p")
     other, created = db.add_case(c, idempotency_key="k1", request_hash="h1", principal="q")
     assert created and other != a  # keys are scoped to who sends them
-    assert db.query("SELECT COUNT(*) AS n FROM cases")[0]["n"] == 2
+    assert db.count_cases() == 2
 
 
-def test_two_stores_racing_on_one_step(tmp_path):
-    # two connections (as two server processes) file the same case at once: one wins
-    path = tmp_path / "race.db"
-    first = SQLiteStore(path)
+def test_two_stores_racing_on_one_step(db):
+    # two stores on one database (as two server processes) file one case at once: one wins
+    first = db
     cid, _ = first.add_case(_report())
-    second = SQLiteStore(path)
+    second = open_store(db.url)
     results = []
 
     def go(store):
         try:
-            store.transition_case(cid, "file", actor="x", role="dispatcher", at=T0 + H)
+            app.step_case(store, cid, "file", actor="x", role="dispatcher", at=T0 + H)
             results.append("ok")
         except TransitionError:
             results.append("refused")
@@ -143,14 +142,13 @@ def test_two_stores_racing_on_one_step(tmp_path):
         t.join()
     assert sorted(results) == ["ok", "refused"]
     assert [e.action.value for e in first.get_case(cid).events] == ["report", "file"]
-    first.close()
     second.close()
 
 
 def test_list_cases_filters(db):
     ids = [db.add_case(_report(at=T0 + i * H, cell=f"110102001001{i + 1:03d}"))[0]
            for i in range(3)]
-    db.transition_case(ids[0], "reject", actor="x", role="dispatcher", at=T0 + 5 * H)
+    app.step_case(db, ids[0], "reject", actor="x", role="dispatcher", at=T0 + 5 * H)
     assert [c.id for c in db.list_cases()] == ids[::-1]  # newest first
     assert [c.id for c in db.list_cases(states=["reported"])] == ids[:0:-1]
     assert [c.id for c in db.list_cases(cell_codes=["110102001001002"])] == [ids[1]]
@@ -175,7 +173,7 @@ def test_store_metrics_equal_domain_metrics(db):
         cid, _ = db.add_case(c)
         c = db.get_case(cid)
         for action, hours in plan:
-            c = db.transition_case(cid, action, actor="x", role="admin",
+            c = app.step_case(db, cid, action, actor="x", role="admin",
                                    at=c.events[-1].at + hours * H)
         cases.append(c)
     db.add_followup(FollowUp(cases[0].id, T0 + 10 * H, True, True, Satisfaction.SATISFIED))
@@ -208,10 +206,10 @@ def test_roster_round_trip_assignments_and_alley_cells(db):
     back = db.load_roster()
     assert back.chiefs["id"].tolist() == ["c1", "c2"]
     assert back.alleys.geometry.iloc[0].equals(roster.alleys.geometry.iloc[0])
-    ac = db.alley_cells()
+    ac = app.alley_cells(db)
     # the line at 39.9115 runs through the northern row, columns 1-3 (lon 116.374-116.377)
     assert ac["cell_code"].tolist() == ["110102001001001", "110102001001002", "110102001001003"]
-    assert db.alley_cells()["cell_code"].tolist() == ac["cell_code"].tolist()  # cached
+    assert app.alley_cells(db)["cell_code"].tolist() == ac["cell_code"].tolist()  # cached
     db.add_assignment("c2", "堂子胡同", dt.date(2024, 1, 1))
     with pytest.raises(ConflictError, match="2024-01-01"):
         db.add_assignment("c1", "堂子胡同", dt.date(2024, 1, 1))
@@ -228,20 +226,20 @@ def test_roster_round_trip_assignments_and_alley_cells(db):
 
 
 def test_tokens_hashed_and_checked(db):
-    db.seed_sample_roster()
-    assert not db.seed_sample_roster()  # only once
-    token = db.create_token(role="chief", name="张丽", subject="c001")
+    app.seed_sample_roster(db)
+    assert not app.seed_sample_roster(db)  # only once
+    token = app.issue_token(db, role="chief", name="张丽", subject="c001")
     p = db.principal_for_token(token)
     assert (p.role, p.name, p.subject) == (Role.CHIEF, "张丽", "c001")
-    raw = sqlite3.connect(db.path).iterdump()
-    assert not any(token in line for line in raw)
+    stored = [str(v) for v in db.tokens_frame().to_numpy().ravel()]
+    assert not any(token in value for value in stored)
     with pytest.raises(AuthenticationError):
         db.principal_for_token(token + "x")
     with pytest.raises(InvalidCodeError, match="c001"):
-        db.create_token(role="chief", name="nobody")
+        app.issue_token(db, role="chief", name="nobody")
     with pytest.raises(InvalidCodeError, match="CGZF"):
-        db.create_token(role="department", name="城管", subject="城管")
-    assert db.principal_for_token(db.create_token(role="department", name="CGZF")).subject \
+        app.issue_token(db, role="department", name="城管", subject="城管")
+    assert db.principal_for_token(app.issue_token(db, role="department", name="CGZF")).subject \
         == "CGZF"
     db.revoke_token(token)
     with pytest.raises(AuthenticationError, match="revoked"):
@@ -249,8 +247,8 @@ def test_tokens_hashed_and_checked(db):
 
 
 def test_sample_roster_on_the_sample_city(store_copy):
-    store_copy.seed_sample_roster()
-    ac = store_copy.alley_cells()
+    app.seed_sample_roster(store_copy)
+    ac = app.alley_cells(store_copy)
     roster = load_sample_roster()
     assert set(ac["alley"]) == set(roster.alleys["name"])  # every sample alley is in the city
     cells = store_copy.load_grid().set_index("code")
@@ -271,7 +269,7 @@ def test_one_store_shared_by_many_threads(db):
         cid, _ = db.add_case(_report(at=T0 + i * H), idempotency_key=f"k{i % 20}",
                              request_hash="same", principal="p")
         try:
-            db.transition_case(cid, "file", actor="x", role="dispatcher", at=T0 + 100 * H)
+            app.step_case(db, cid, "file", actor="x", role="dispatcher", at=T0 + 100 * H)
         except TransitionError:
             pass  # a retried key returns a case another thread already filed
         return cid
@@ -279,6 +277,6 @@ def test_one_store_shared_by_many_threads(db):
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(report_and_file, range(80)))
     assert len(set(ids)) == 20  # 20 distinct keys: 20 cases, retries found theirs
-    assert db.query("SELECT COUNT(*) AS n FROM cases")[0]["n"] == 20
+    assert db.count_cases() == 20
     assert {c.state for c in db.list_cases()} == {CaseState.FILED}
-    assert db.query("SELECT COUNT(*) AS n FROM case_events")[0]["n"] == 40
+    assert db._scalar("SELECT COUNT(*) FROM case_events") == 40

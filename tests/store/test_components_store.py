@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from gridcore import app
 from gridcore.census import synthesise_components
 from gridcore.components import (
     ComponentStatus,
@@ -29,7 +30,7 @@ from gridcore.errors import (
 @pytest.fixture
 def store_copy(store_copy):
     """The sample store with its grid but without the sample census (these tests count)."""
-    with store_copy.transaction() as c:
+    with store_copy._begin() as c:
         c.execute("DELETE FROM components")
     return store_copy
 
@@ -40,7 +41,7 @@ def census(city):
 
 
 def _count(store):
-    return store.query("SELECT COUNT(*) FROM components")[0][0]
+    return store.count_components()
 
 
 @pytest.fixture()
@@ -49,14 +50,14 @@ def empty_store(store_copy):
 
     The sample city ships a census; these tests bring their own.
     """
-    with store_copy.transaction() as c:
+    with store_copy._begin() as c:
         c.execute("DELETE FROM components")
     assert _count(store_copy) == 0
     return store_copy
 
 
 def test_add_load_round_trip(empty_store, census):
-    assert empty_store.add_components(census) == len(census)
+    assert app.add_components(empty_store, census) == len(census)
     back = empty_store.load_components()
     pd.testing.assert_frame_equal(pd.DataFrame(back.drop(columns="geometry")),
                                   pd.DataFrame(census.drop(columns="geometry")))
@@ -66,19 +67,19 @@ def test_add_load_round_trip(empty_store, census):
     dong = empty_store.load_components(district="110101")
     assert len(dong) == census["code"].str.startswith("110101").sum()
     with pytest.raises(ConflictError, match="already stored"):
-        empty_store.add_components(census.iloc[[0]])
+        app.add_components(empty_store, census.iloc[[0]])
     assert _count(empty_store) == len(census)
     with pytest.raises(NotFoundError):
         empty_store.get_component("1101010101999999")
 
 
 def test_register_issues_codes_after_stored_ones(empty_store, census, city):
-    empty_store.add_components(census)
+    app.add_components(empty_store, census)
     cell = city.cells.iloc[100]
     p = shapely.point_on_surface(cell.geometry)
     recs = gpd.GeoDataFrame({"class_code": ["0101", "0213"]},
                             geometry=[p, p], crs="EPSG:4326")
-    new = empty_store.register_components(recs, on=dt.date(2026, 1, 5))
+    new = app.register_components(empty_store, recs, on=dt.date(2026, 1, 5))
     assert list(new["cell_code"]) == [cell["code"]] * 2
     district = cell["district_code"]
     for code, cls in zip(new["code"], ["0101", "0213"], strict=True):
@@ -89,19 +90,19 @@ def test_register_issues_codes_after_stored_ones(empty_store, census, city):
     outside = gpd.GeoDataFrame({"class_code": ["0101"]}, geometry=[shapely.Point(116.6, 40.08)],
                                crs="EPSG:4326")
     with pytest.raises(InvalidCodeError, match="outside every unit grid cell"):
-        empty_store.register_components(outside)
+        app.register_components(empty_store, outside)
     assert _count(empty_store) == len(census) + 2
 
 
 def test_update_persists_edit_move_retire(empty_store, census, city):
-    empty_store.add_components(census)
+    app.add_components(empty_store, census)
     code = census["code"].iloc[0]
     frame = empty_store.load_components()
     frame = edit_component(frame, code, owner="某物业公司", date=dt.date(2026, 2, 1))
     g = frame.geometry.iloc[0]
     frame = move_component(frame, code, g.x, g.y, cell_code=frame["cell_code"].iloc[0])
     frame = retire_component(frame, census["code"].iloc[1])
-    assert empty_store.update_components(frame.iloc[[0, 1]]) == 2
+    assert app.update_components(empty_store, frame.iloc[[0, 1]]) == 2
     again = empty_store.load_components()
     assert again["owner"].iloc[0] == "某物业公司"
     assert again["status"].iloc[1] == ComponentStatus.REMOVED.value
@@ -109,17 +110,17 @@ def test_update_persists_edit_move_retire(empty_store, census, city):
     ghost = frame.iloc[[2]].copy()
     ghost["code"] = ghost["code"].str.slice(0, 10) + "999999"
     with pytest.raises(NotFoundError, match="register it first"):
-        empty_store.update_components(ghost)
+        app.update_components(empty_store, ghost)
 
 
 @pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".csv"])
 def test_export_import_round_trip(empty_store, census, tmp_path, suffix):
-    empty_store.add_components(census)
-    path = empty_store.export_components(tmp_path / f"c{suffix}")
-    with empty_store.transaction() as c:
+    app.add_components(empty_store, census)
+    path = app.export_components(empty_store, tmp_path / f"c{suffix}")
+    with empty_store._begin() as c:
         c.execute("DELETE FROM components")
     assert _count(empty_store) == 0
-    n = empty_store.import_components(path, crs="wgs84" if suffix == ".csv" else None)
+    n = app.import_components(empty_store, path, crs="wgs84" if suffix == ".csv" else None)
     assert n == len(census)
     back = empty_store.load_components()
     pd.testing.assert_frame_equal(pd.DataFrame(back.drop(columns="geometry")),
@@ -133,7 +134,7 @@ def test_import_new_components_from_gcj02_csv(empty_store, city, tmp_path):
     src = tmp_path / "new.csv"
     pd.DataFrame({"lon": glon, "lat": glat, "class_code": "0305",
                   "owner": "环卫所"}).to_csv(src, index=False)
-    assert empty_store.import_components(src, crs="gcj02") == 5
+    assert app.import_components(empty_store, src, crs="gcj02") == 5
     got = empty_store.load_components()
     assert list(got["cell_code"]) == list(city.cells["code"].iloc[:5])
     assert (got["owner"] == "环卫所").all() and got["code"].str.slice(6, 10).eq("0305").all()
@@ -166,10 +167,10 @@ def _set(row, col, value):
     ],
 )
 def test_bad_csv_changes_nothing(empty_store, census, tmp_path, mutate, error, match):
-    empty_store.add_components(census.iloc[:10])
+    app.add_components(empty_store, census.iloc[:10])
     path = _bad_csv(census.iloc[10:30].reset_index(drop=True), tmp_path, mutate)
     with pytest.raises(error, match=match):
-        empty_store.import_components(path, crs="wgs84")
+        app.import_components(empty_store, path, crs="wgs84")
     assert _count(empty_store) == 10
 
 
@@ -180,14 +181,14 @@ def test_wrong_crs_in_file_changes_nothing(empty_store, census, tmp_path):
     sub = sub.set_geometry(gpd.points_from_xy(glon, glat), crs="EPSG:4326")
     path = write_components_file(sub, tmp_path / "gcj.gpkg")
     with pytest.raises(InvalidCodeError, match="outside its cell.*CRS"):
-        empty_store.import_components(path)
+        app.import_components(empty_store, path)
     no_crs = tmp_path / "nocrs.gpkg"
     with pytest.warns(UserWarning, match="crs"):  # pyogrio warns, as it should
         census.iloc[:5].set_crs(None, allow_override=True).to_file(no_crs, driver="GPKG")
     with pytest.raises(DataFileError, match="declares no CRS"):
-        empty_store.import_components(no_crs)
+        app.import_components(empty_store, no_crs)
     with pytest.raises(DataFileError, match="own CRS"):
-        empty_store.import_components(path, crs="gcj02")
+        app.import_components(empty_store, path, crs="gcj02")
     assert _count(empty_store) == 0
 
 
@@ -202,12 +203,12 @@ def test_bad_files_change_nothing(empty_store, tmp_path, name, text, match):
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(DataFileError, match=match):
-        empty_store.import_components(path, crs="wgs84")
+        app.import_components(empty_store, path, crs="wgs84")
     assert _count(empty_store) == 0
 
 
 def test_csv_needs_crs(empty_store, census, tmp_path):
     path = write_components_file(census.iloc[:3], tmp_path / "c.csv")
     with pytest.raises(DataFileError, match="give the CRS"):
-        empty_store.import_components(path)
+        app.import_components(empty_store, path)
     assert _count(empty_store) == 0

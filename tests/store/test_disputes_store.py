@@ -8,10 +8,10 @@ import pytest
 import shapely
 from shapely.geometry import Polygon
 
+from gridcore import app
 from gridcore import disputes as D
 from gridcore.crs import project_geometry
 from gridcore.errors import NotFoundError, PermissionDeniedError, TransitionError
-from gridcore.store import SQLiteStore
 
 XC, FT, DC = "110102", "110106", "110101"
 T0 = datetime(2018, 1, 8, 9, tzinfo=UTC)
@@ -50,19 +50,16 @@ def straddling(screener):
 
 
 @pytest.fixture
-def db(tmp_path):
-    s = SQLiteStore(tmp_path / "disputes.db")
-    yield s
-    s.close()
+def db(new_store):
+    return new_store()
 
 
 def _count(db, table):
-    return db.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
+    return db._scalar(f"SELECT COUNT(*) FROM {table}")
 
 
 def test_a_task_round_trips_whole(db, straddling):
-    task, opened = db.open_dispute(
-        straddling,
+    task, opened = app.open_joint_task(db, straddling,
         event_class="0101",
         description="违建",
         opened_by="广外",
@@ -118,8 +115,9 @@ def test_a_task_round_trips_whole(db, straddling):
 
 
 def test_a_refused_step_leaves_the_stored_task_unchanged(db, straddling):
-    task, _ = db.open_dispute(straddling, event_class="0101", description="x", opened_by="a", at=T0)
-    before = db.query("SELECT COUNT(*) AS n FROM dispute_steps")[0]["n"]
+    task, _ = app.open_joint_task(
+        db, straddling, event_class="0101", description="x", opened_by="a", at=T0)
+    before = db.count_dispute_steps()
     with pytest.raises(PermissionDeniedError):
         db.update_dispute(task.id, lambda t: t.check_in(DC, actor="东城", at=T0))
     with pytest.raises(TransitionError):
@@ -137,21 +135,21 @@ def test_a_failed_open_leaves_nothing(db, screener, straddling):
     inside = screener.screen_one(shapely.box(116.30, 39.85, 116.301, 39.851), crs="wgs84")
     assert not inside.joint
     with pytest.raises(TransitionError):
-        db.open_dispute(inside, event_class="0101", description="x", opened_by="a", at=T0)
+        app.open_joint_task(
+        db, inside, event_class="0101", description="x", opened_by="a", at=T0)
     with pytest.raises(Exception, match="not a party"):
-        db.open_dispute(
-            straddling, event_class="0101", description="x", opened_by="a", at=T0, receiving_code=DC
+        app.open_joint_task(
+        db, straddling, event_class="0101", description="x", opened_by="a", at=T0, receiving_code=DC
         )
     for table in ("dispute_tasks", "dispute_parties", "dispute_steps"):
         assert _count(db, table) == 0
 
 
 def test_opening_again_joins_the_open_task(db, straddling):
-    first, opened = db.open_dispute(
-        straddling, event_class="0101", description="a", opened_by="12345", at=T0
+    first, opened = app.open_joint_task(
+        db, straddling, event_class="0101", description="a", opened_by="12345", at=T0
     )
-    again, opened2 = db.open_dispute(
-        straddling,
+    again, opened2 = app.open_joint_task(db, straddling,
         event_class="0101",
         description="b",
         opened_by="巡查",
@@ -160,19 +158,23 @@ def test_opening_again_joins_the_open_task(db, straddling):
     assert opened and not opened2 and again.id == first.id
     assert _count(db, "dispute_tasks") == 1
     assert db.get_dispute(first.id).history[-1].action is D.StepAction.JOIN
-    other, opened3 = db.open_dispute(
-        straddling, event_class="0504", description="c", opened_by="x", at=T0 + timedelta(hours=3)
+    other, opened3 = app.open_joint_task(
+        db, straddling, event_class="0504", description="c", opened_by="x",
+        at=T0 + timedelta(hours=3)
     )
-    late, opened4 = db.open_dispute(
-        straddling, event_class="0101", description="d", opened_by="x", at=T0 + timedelta(days=5)
+    late, opened4 = app.open_joint_task(
+        db, straddling, event_class="0101", description="d", opened_by="x",
+        at=T0 + timedelta(days=5)
     )
     assert opened3 and opened4 and len({first.id, other.id, late.id}) == 3
 
 
 def test_listing_by_party_status_and_department(db, straddling):
-    a, _ = db.open_dispute(straddling, event_class="0101", description="a", opened_by="x", at=T0)
-    b, _ = db.open_dispute(
-        straddling, event_class="0504", description="b", opened_by="y", at=T0 + timedelta(hours=1)
+    a, _ = app.open_joint_task(
+        db, straddling, event_class="0101", description="a", opened_by="x", at=T0)
+    b, _ = app.open_joint_task(
+        db, straddling, event_class="0504", description="b", opened_by="y",
+        at=T0 + timedelta(hours=1)
     )
     db.update_dispute(
         b.id,

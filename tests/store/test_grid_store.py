@@ -7,12 +7,15 @@ from gridcore.grid import GridVersion
 from gridcore.store import SQLiteStore, Store
 
 
-def test_sqlite_store_implements_the_interface(store):
-    assert isinstance(store, Store)
-    assert store.query("PRAGMA journal_mode")[0][0] == "wal"
+def test_the_store_implements_the_interface(new_store):
+    s = new_store()
+    assert isinstance(s, Store)
+    if isinstance(s, SQLiteStore):
+        assert s.journal_mode() == "wal"
 
 
-def test_round_trip_of_divisions_and_grid(city, store):
+def test_round_trip_of_divisions_and_grid(city, store_copy):
+    store = store_copy
     again = store.load_divisions()
     assert list(again.communities.code) == list(city.divisions.communities.code)
     cell = store.get_cell(city.cells.code.iloc[7])
@@ -27,13 +30,13 @@ def test_failed_write_leaves_nothing(store_copy, city):
     before = store_copy.grid_versions()
     bad = city.cells.head(10).copy()
     bad.loc[bad.index[5], "code"] = bad.code.iloc[4]  # duplicate primary key
-    with pytest.raises(Exception, match="UNIQUE"):
+    with pytest.raises(Exception, match="(?i)unique|duplicate key"):
         store_copy.add_grid_version(GridVersion(date(2030, 1, 1), bad, "test"))
     assert store_copy.grid_versions().equals(before)
 
 
-def test_empty_store(tmp_path):
-    s = SQLiteStore(tmp_path / "empty.db")
+def test_empty_store(new_store):
+    s = new_store()
     assert s.is_empty()
     with pytest.raises(NotFoundError, match="gridcore build"):
         s.load_grid()
