@@ -432,8 +432,10 @@ def test_metrics_cut_days_and_months_at_the_citys_midnight(api, clock):
 
 def test_deadline_colour_follows_the_apps_clock(api, clock):
     cid = _report(api).json()["id"]  # 0506: 4 h
-    colour = lambda: api.get(f"/v1/cases/{cid}", headers=_h(api, "admin")).json()[  # noqa: E731
-        "deadline_status"]
+
+    def colour():
+        return api.get(f"/v1/cases/{cid}", headers=_h(api, "admin")).json()["deadline_status"]
+
     assert colour() == "green"
     clock.advance(3.5 * H)
     assert colour() == "yellow"
