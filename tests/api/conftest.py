@@ -1,4 +1,4 @@
-"""Fixtures for the service: a TestClient and a live server, each on a private SQLite copy."""
+"""Fixtures for the service: a TestClient and a live server, each on a private store copy."""
 
 from __future__ import annotations
 
@@ -14,8 +14,25 @@ import httpx
 import pytest
 
 from gridcore import app as gapp
+from tests.conftest import BACKENDS, pg_copy
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_copy(store_copy, request):
+    """A private copy of the sample store: every API test runs on SQLite and on PostGIS."""
+    if request.param == "sqlite":
+        yield store_copy
+        return
+    from gridcore.store import open_store
+
+    cluster = request.getfixturevalue("pg_cluster")
+    url = pg_copy(cluster, request.getfixturevalue("pg_sample_url"))
+    s = open_store(url)
+    yield s
+    s.close()
+    cluster.drop_database(url)
 
 
 @pytest.fixture
@@ -26,7 +43,7 @@ def client(store_copy):
     from api.main import create_app
     from api.settings import Settings
 
-    app = create_app(Settings(db=store_copy.path, warm_up=False))
+    app = create_app(Settings(db=store_copy.url, warm_up=False))
     with TestClient(app) as c:
         yield c
 
@@ -94,7 +111,7 @@ class LiveServer:
 @pytest.fixture
 def live_server(store_copy):
     """A running ``gridcore serve`` on a private store copy."""
-    server = LiveServer(store_copy.path)
+    server = LiveServer(store_copy.url)
     server.start()
     yield server
     server.stop()

@@ -13,7 +13,7 @@ def test_report_survives_kill_9(store_copy):
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "durable-1"}
     body = {"lon": 116.3755, "lat": 39.91105, "crs": "wgs84", "event_class": "0506",
             "description": "kill -9 之前的上报"}
-    server = LiveServer(store_copy.path)
+    server = LiveServer(store_copy.url)
     server.start()
     try:
         r = httpx.post(server.url + "/v1/cases", json=body, headers=headers, timeout=30)

@@ -18,7 +18,7 @@ def app(store_copy):
     from api.main import create_app
     from api.settings import Settings
 
-    return create_app(Settings(db=store_copy.path, warm_up=False))
+    return create_app(Settings(db=store_copy.url, warm_up=False))
 
 
 @pytest.mark.parametrize("exc", [ValueError("bad"), KeyError("k"), TypeError("t"),
