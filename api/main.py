@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from gridcore import app as usecases
         from gridcore.sample import load_sample_city
         from gridcore.store import open_store
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         try:
             if settings.build_if_empty and store.is_empty():
                 load_sample_city(store, progress=True)
+            usecases.prepare_store(store)  # what the store derives (alley/cell table)
             app.state.store = store
             holder = app.state.city = CityHolder(
                 store, clock=lambda: app.state.clock,  # asked each time: tests may swap it

@@ -263,7 +263,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from .store import default_db, is_postgres_url
+    from . import app
+    from .store import default_db, is_postgres_url, redact
 
     db = args.db or default_db()
     if not is_postgres_url(db):
@@ -275,24 +276,14 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         if store.is_empty():  # build once, here, before N workers race to build it
             _city(args, store)
+        app.prepare_store(store)
     finally:
         store.close()
-    print(f"gridcore: serving {_shown(db)} on http://{args.host}:{args.port} "
+    print(f"gridcore: serving {redact(db)} on http://{args.host}:{args.port} "
           f"({args.workers} worker{'s' if args.workers > 1 else ''})", file=sys.stderr)
     uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level)
     return 0
-
-
-def _shown(db: str) -> str:
-    """Return the store's name as it may be printed (a URL's password hidden)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(db)
-    if parts.password is None:
-        return db
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
 
 
 def _positive_int(text: str) -> int:

@@ -34,7 +34,7 @@ DEFAULT_DB = "gridcore.db"
 __all__ = [
     "DEFAULT_DB", "SCHEMA_VERSION", "AlertStore", "CaseStore", "ChiefStore", "ComponentStore",
     "DisputeStore", "GridStore", "PostgresStore", "SQLiteStore", "Store", "StoreError",
-    "TokenStore", "default_db_path", "default_db", "is_postgres_url", "open_store",
+    "TokenStore", "default_db_path", "default_db", "is_postgres_url", "open_store", "redact",
 ]
 
 
@@ -51,6 +51,13 @@ def default_db_path() -> Path:
 def is_postgres_url(db: str | os.PathLike) -> bool:
     """Return True when ``db`` names a PostgreSQL server rather than a file."""
     return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def redact(db: str | os.PathLike) -> str:
+    """Return the store's name as it may be printed: a URL's password hidden."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", str(db))
 
 
 def open_store(db: str | os.PathLike | None = None, *, clock: Clock | None = None) -> Store:

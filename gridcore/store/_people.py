@@ -132,6 +132,7 @@ class ChiefsMixin:
         """Store which cells each alley runs through in a version (``alley``, ``cell_code``)."""
         vid = int(version)
         with self._begin() as tx:
+            self.dialect.lock(tx, f"alley_cells:{vid}")  # workers computing it at once
             tx.execute("DELETE FROM alley_cells WHERE version_id = ?", (vid,))
             tx.execute("DELETE FROM alley_cells_done WHERE version_id = ?", (vid,))
             self.dialect.bulk_insert(

@@ -102,10 +102,12 @@ class PostgresStore(SQLStore):
         import psycopg
         from psycopg_pool import ConnectionPool
 
+        from . import redact
+
         super().__init__(clock=clock)
         self.dialect = PostgresDialect()
         self.url = url
-        self.path = _redact(url)
+        self.path = redact(url)
         try:
             with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
@@ -133,7 +135,3 @@ class PostgresStore(SQLStore):
         """Close the connection pool."""
         self._pool.close()
 
-
-def _redact(url: str) -> str:
-    """Return the URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
