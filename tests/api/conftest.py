@@ -68,7 +68,7 @@ def free_port() -> int:
 class LiveServer:
     """``gridcore serve`` in a subprocess on a real port, killable like production."""
 
-    def __init__(self, db: Path, *, workers: int = 1, env: dict | None = None) -> None:
+    def __init__(self, db: str | Path, *, workers: int = 1, env: dict | None = None) -> None:
         self.db = db
         self.workers = workers
         self.env = env or {}  # more GRIDCORE_* settings
@@ -81,7 +81,8 @@ class LiveServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gridcore.cli", "serve", "--port", str(self.port),
              "--log-level", "warning", "--workers", str(self.workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+            start_new_session=True)  # its own process group: workers die with it
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -94,9 +95,9 @@ class LiveServer:
         raise RuntimeError("server did not come up")
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown hooks, no flush (what a crash does)."""
+        """SIGKILL to the server and its workers: no shutdown hooks (what a crash does)."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
     def stop(self) -> None:
