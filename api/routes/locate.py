@@ -29,9 +29,10 @@ def location_public(loc, store=None) -> dict:
     }
 
 
+# A plain def: the chiefs of the cell are a store query, which must not block the event loop.
 @router.get("/locate", response_model=LocationPublic,
             summary="Locate a position (定位): cell, community, street, district, components")
-async def locate(
+def locate(
     locator: LocatorDep, store: StoreDep, _: PrincipalDep,
     lon: Annotated[float | None, Query(ge=-180, le=180, description="longitude in `crs`")] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90, description="latitude in `crs`")] = None,

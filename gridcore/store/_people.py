@@ -111,17 +111,19 @@ class ChiefsMixin:
         ``on``: the rule of `gridcore.chiefs.chiefs_of_cells`, for one cell on a hot path.
         Reads the stored alley/cell table only (see `has_alley_cells`).
         """
-        day = on or self.clock.today()
-        vid = self.current_version(on=day)
-        d = self.dialect.day(day)
+        d = self.dialect.day(on or self.clock.today())
+        # one round trip: the version in force that day, its alleys through the cell, and
+        # each alley's latest assignment (this runs on every locate)
         return self._rows(
             "SELECT c.id, c.name, c.title, a.alley FROM alley_cells ac "
             "JOIN chief_assignments a ON a.alley = ac.alley "
             "JOIN chiefs c ON c.id = a.chief_id "
-            "WHERE ac.version_id = ? AND ac.cell_code = ? AND a.valid_from <= ? "
+            "WHERE ac.version_id = (SELECT v.id FROM grid_versions v WHERE v.valid_from <= ? "
+            "                       ORDER BY v.valid_from DESC, v.id DESC LIMIT 1) "
+            "AND ac.cell_code = ? AND a.valid_from <= ? "
             "AND a.valid_from = (SELECT MAX(b.valid_from) FROM chief_assignments b "
             "                    WHERE b.alley = a.alley AND b.valid_from <= ?) "
-            "ORDER BY a.alley, c.id", (vid, cell_code, d, d))
+            "ORDER BY a.alley, c.id", (d, cell_code, d, d))
 
     def has_alley_cells(self, version: int) -> bool:
         """Return True when the alley/cell table of a grid version has been computed."""
