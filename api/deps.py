@@ -234,7 +234,8 @@ async def get_principal(request: Request):
     from gridcore.auth import bearer_to_token
 
     token = bearer_to_token(request.headers.get("authorization"))
-    return request.app.state.store.principal_for_token(token)
+    # a store query (a network round trip on PostgreSQL): not on the event loop
+    return await run_in_threadpool(request.app.state.store.principal_for_token, token)
 
 
 async def get_locator(request: Request):
