@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
+    from gridcore import app
     from gridcore.sample import load_sample_city
     from gridcore.store import SQLiteStore
 
@@ -73,7 +74,7 @@ def main() -> None:
             shutil.copy(args.db, db)
         store = SQLiteStore(db)
         city = load_sample_city(store)
-        token = store.create_token(role="supervisor", name="bench")
+        token = app.issue_token(store, role="supervisor", name="bench")
         store.close()
         rng = np.random.default_rng(0)
         cells = city.cells.sample(args.requests, replace=True, random_state=1)

@@ -194,6 +194,7 @@ async def _post_reports(url, token, n, concurrency, rng):
 def bench_reports(db: Path, n: int, concurrency: int) -> None:
     import httpx
 
+    from gridcore import app
     from gridcore.store import SQLiteStore
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -203,7 +204,7 @@ def bench_reports(db: Path, n: int, concurrency: int) -> None:
             src.backup(out)
         src.close()
         store = SQLiteStore(copy)
-        token = store.create_token(role="supervisor", name="bench")
+        token = app.issue_token(store, role="supervisor", name="bench")
         store.close()
         port = _port()
         env = dict(os.environ, GRIDCORE_DB=str(copy), PYTHONPATH=str(ROOT))
