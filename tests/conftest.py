@@ -109,3 +109,22 @@ def pg_copy(pg_cluster, template_url: str) -> str:
     with psycopg.connect(pg_cluster.url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_url.rsplit("/", 1)[1]}"')
     return pg_cluster.url.rsplit("/", 1)[0] + "/" + name
+
+
+def sample_copy_on(backend: str, request, sqlite_copy):
+    """Yield a private copy of the sample city on ``backend`` (for backend fixtures).
+
+    ``sqlite_copy`` is the SQLite copy the caller already has; on PostgreSQL a database
+    is made from the session's template and dropped afterwards.
+    """
+    if backend == "sqlite":
+        yield sqlite_copy
+        return
+    from gridcore.store import open_store
+
+    cluster = request.getfixturevalue("pg_cluster")
+    url = pg_copy(cluster, request.getfixturevalue("pg_sample_url"))
+    s = open_store(url)
+    yield s
+    s.close()
+    cluster.drop_database(url)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gridcore import app as gapp
-from tests.conftest import BACKENDS, pg_copy
+from tests.conftest import BACKENDS, sample_copy_on
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,17 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(params=BACKENDS)
 def store_copy(store_copy, request):
     """A private copy of the sample store: every API test runs on SQLite and on PostGIS."""
-    if request.param == "sqlite":
-        yield store_copy
-        return
-    from gridcore.store import open_store
-
-    cluster = request.getfixturevalue("pg_cluster")
-    url = pg_copy(cluster, request.getfixturevalue("pg_sample_url"))
-    s = open_store(url)
-    yield s
-    s.close()
-    cluster.drop_database(url)
+    yield from sample_copy_on(request.param, request, store_copy)
 
 
 @pytest.fixture

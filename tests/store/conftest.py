@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, sample_copy_on
 
 
 @pytest.fixture(params=BACKENDS)
@@ -39,16 +39,4 @@ def new_store(backend, tmp_path, request):
 @pytest.fixture
 def store_copy(store_copy, backend, request):
     """A private copy of the sample city on the backend under test."""
-    from gridcore.store import open_store
-
-    if backend == "sqlite":
-        yield store_copy
-        return
-    from tests.conftest import pg_copy
-
-    cluster = request.getfixturevalue("pg_cluster")
-    url = pg_copy(cluster, request.getfixturevalue("pg_sample_url"))
-    s = open_store(url)
-    yield s
-    s.close()
-    cluster.drop_database(url)
+    yield from sample_copy_on(backend, request, store_copy)
