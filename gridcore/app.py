@@ -129,6 +129,23 @@ def chief_cells(store: Store, chief_id: str, *, on: dt.date | None = None) -> se
                               alley_cells=alley_cells(store, vid), on=day))
 
 
+def open_cases_on(store: Store, cell_codes, day: dt.date) -> list[Case]:
+    """Return the cases in ``cell_codes`` that were open at the end of the city's ``day``.
+
+    For today that is "open now"; for a past day the audit trail is replayed, so a case
+    closed since still shows, and one reported after it does not.
+    """
+    from ._time import city_day_bounds
+    from .cases import OPEN_STATES, state_at
+
+    now = store.clock.now_utc()
+    until = min(city_day_bounds(day, store.clock.tz)[1] - dt.timedelta(microseconds=1), now)
+    if until >= now:
+        return store.list_cases(states=sorted(OPEN_STATES), cell_codes=list(cell_codes))
+    cases = store.list_cases(cell_codes=list(cell_codes))
+    return [c for c in cases if state_at(c, until) in OPEN_STATES]
+
+
 def prepare_store(store: Store) -> None:
     """Fill what a store derives for the grid in force (the alley/cell table)."""
     if not store.is_empty():

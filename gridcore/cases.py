@@ -348,6 +348,28 @@ def _utc_series(values, tz=None) -> pd.Series:
     return pd.to_datetime(pd.Series(items, index=index, dtype=object), utc=True)
 
 
+def state_at(case: Case, t: dt.datetime) -> CaseState | None:
+    """Return the state a case was in at instant ``t`` (None: not yet reported).
+
+    Replays the audit trail: the state after the last step taken at or before ``t``.
+
+    Examples
+    --------
+    >>> c = report_case(event_class="0506", lon=116.37, lat=39.91, description="x",
+    ...                 reporter="r", at=dt.datetime(2026, 4, 1, 8, tzinfo=dt.UTC))
+    >>> state_at(c, dt.datetime(2026, 4, 1, 7, tzinfo=dt.UTC)) is None
+    True
+    >>> state_at(c, dt.datetime(2026, 4, 2, tzinfo=dt.UTC)).value
+    'reported'
+    """
+    state = None
+    for event in case.events:
+        if event.at > t:
+            break
+        state = event.to_state
+    return state
+
+
 def allowed_actions(state: CaseState) -> list[Action]:
     """List the actions allowed from ``state``, in loop order."""
     return [a for (s, a) in TRANSITIONS if s is CaseState(state)]

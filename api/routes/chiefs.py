@@ -26,8 +26,8 @@ from api.schemas import (
 )
 from gridcore import app
 from gridcore.auth import Principal, Role, require_role
-from gridcore.cases import OPEN_STATES, event_class
-from gridcore.chiefs import assignments_on, cells_of_chief
+from gridcore.cases import event_class
+from gridcore.chiefs import assignments_on
 from gridcore.errors import PermissionDeniedError
 from gridcore.maps import Basemap, geometry_to_basemap
 
@@ -52,9 +52,9 @@ def chief_view(store, chief_id: str, *, on: dt.date, now: dt.datetime) -> ChiefV
     roster = store.load_roster()
     live = assignments_on(roster.assignments, on=on)
     alleys = sorted(live.loc[live["chief_id"] == chief_id, "alley"])
-    cells = cells_of_chief(chief_id, roster.assignments, alley_cells=app.alley_cells(store),
-                           on=on).tolist()
-    cases = store.list_cases(states=sorted(OPEN_STATES), cell_codes=cells)
+    # the cells of that day's grid and assignments, with the cases open on that day
+    cells = sorted(app.chief_cells(store, chief_id, on=on))
+    cases = app.open_cases_on(store, cells, on)
     summaries = [
         CaseSummary(
             id=c.id, state=c.state, event_class=c.event_class,
