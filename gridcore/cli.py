@@ -17,6 +17,8 @@ from .errors import GridcoreError
 
 EXIT_PROBLEMS = 1  # the input was read and has problems (e.g. an invalid grid)
 EXIT_ERROR = 2  # the command could not run (bad arguments, unreadable file...)
+EXIT_INTERNAL = 3  # a bug in gridcore: the traceback is printed for the bug report
+CRS_CHOICES = ("wgs84", "gcj02", "bd09")
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -179,12 +181,20 @@ def _cell(args: argparse.Namespace) -> int:
 def _locate(args: argparse.Namespace) -> int:
     from .locate import Locator, locate_csv
 
+    if args.crs is None:  # a CSV's lon/lat do not say their CRS; guessing shifts ~500 m
+        raise GridcoreError(f"--crs is required: the CRS of {args.input}'s lon/lat columns, "
+                            f"one of {', '.join(CRS_CHOICES)}")
     city = _city(args)
     locator = Locator.from_city(city)  # codes only: no component index needed
     result = locate_csv(args.input, args.output, crs=args.crs, locator=locator,
-                        invalid_rows=args.invalid_rows, progress=True)
+                        invalid_rows=args.invalid_rows, encoding=args.encoding,
+                        progress=True)
+    wrong = f" ({result.wrong_fields} with the wrong number of fields)" if (
+        result.wrong_fields) else ""
+    read_as = "" if result.encoding.startswith("utf-8") else f"; read as {result.encoding}"
     print(f"{result.rows} rows written to {args.output}: {result.located} located, "
-          f"{result.outside} outside the city, {result.invalid} unusable", file=sys.stderr)
+          f"{result.outside} outside the city, {result.invalid} unusable{wrong}{read_as}",
+          file=sys.stderr)
     return 0
 
 
@@ -348,10 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     lo = sub.add_parser("locate", help="bulk locate: add cell and division codes to a CSV")
     lo.add_argument("--input", required=True, help="CSV with lon and lat columns")
     lo.add_argument("--output", required=True, help="CSV to write (the input plus codes)")
-    lo.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84",
-                    help="CRS of lon/lat (default wgs84)")
+    lo.add_argument("--crs", choices=CRS_CHOICES,
+                    help="CRS of lon/lat: wgs84, gcj02 (AMap, Tencent) or bd09 (Baidu); "
+                         "required")
+    lo.add_argument("--encoding", help="encoding of the input, e.g. utf-8, gb18030 "
+                                       "(default: detected; the output is UTF-8)")
     lo.add_argument("--invalid-rows", choices=["error", "empty"], default="error",
-                    help="unusable rows (NaN, swapped...): stop (default) or leave empty")
+                    help="unusable rows (NaN, swapped, wrong number of fields...): stop "
+                         "(default) or write them with empty codes")
 
     co = sub.add_parser("components", help="city components (部件): import and export")
     cs = co.add_subparsers(dest="components_command", required=True)
@@ -414,8 +428,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GridcoreError as exc:
         print(f"gridcore: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:  # the machine, not the data: a file or socket we cannot use
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gridcore: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: keep the traceback, it is the bug report
+        import traceback
+
+        traceback.print_exc()
+        print(f"gridcore: internal error: {type(exc).__name__}: {exc} (a bug in gridcore, "
+              "not in the input; please report it with the traceback above)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -1138,6 +1138,13 @@ def read_components_file(path: str | Path, *, crs: Any = None) -> gpd.GeoDataFra
             df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
         except pd.errors.EmptyDataError:
             raise DataFileError(f"components file {path} has no header row") from None
+        except UnicodeDecodeError:
+            raise DataFileError(
+                f"components file {path} is not UTF-8 text; save it as UTF-8 (e.g. from a "
+                "GBK export: iconv -f gb18030 -t utf-8)") from None
+        except pd.errors.ParserError as exc:
+            raise DataFileError(f"components file {path} is not a well-formed CSV: "
+                                f"{str(exc).removeprefix('Error tokenizing data. ')}") from None
         missing = [c for c in ("lon", "lat") if c not in df.columns]
         if missing:
             raise DataFileError(f"{path.name} lacks column(s) {missing}; expected lon and lat")

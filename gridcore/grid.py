@@ -442,24 +442,44 @@ def _gap_problems(codes, proj, districts, report, tol_m2) -> list[Problem]:
 
 # --------------------------------------------------------------------------- files
 
+_GEO_FORMATS = "a GeoPackage (.gpkg), GeoJSON (.geojson) or Shapefile (.shp)"
+
+
 def read_features(path: str | Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
     """Read a GeoPackage, GeoJSON or Shapefile without changing its CRS.
 
     Raises
     ------
     DataFileError
-        Missing, empty or unreadable file.
+        Missing, empty or unreadable file, or a table without geometry (e.g. a CSV).
     """
+    import pyogrio.errors
+
     p = Path(path)
     if not p.exists():
         raise DataFileError(f"file {p} does not exist")
+    if p.is_file() and p.stat().st_size == 0:
+        raise DataFileError(f"{p} is empty (0 bytes); expected {_GEO_FORMATS}")
     try:
         frame = gpd.read_file(p, layer=layer)
-    except Exception as exc:  # pyogrio raises many types; report them as one
-        raise DataFileError(f"cannot read {p}: {exc}") from exc
+    except pyogrio.errors.DataSourceError:  # GDAL's words name drivers, not the fix
+        raise DataFileError(f"cannot read {p}: not {_GEO_FORMATS}") from None
+    except pyogrio.errors.DataLayerError as exc:  # a layer, field, feature or CRS
+        raise DataFileError(f"cannot read {p}: {_gdal_words(exc)}") from None
+    except (OSError, UnicodeError) as exc:
+        raise DataFileError(f"cannot read {p}: {exc}") from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
+        raise DataFileError(
+            f"{p} has no geometry (columns: {', '.join(map(str, frame.columns))}); "
+            f"expected {_GEO_FORMATS} with one polygon per feature")
     if len(frame) == 0:
         raise DataFileError(f"{p} has no features")
     return frame
+
+
+def _gdal_words(exc: Exception) -> str:
+    """GDAL's message without its advice on driver prefixes."""
+    return str(exc).split("; It might help", 1)[0].rstrip(". ")
 
 
 def read_grid_file(path: str | Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
@@ -506,9 +526,16 @@ def write_features(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
     if driver is None:
         raise DataFileError(
             f"cannot tell the format of {p.name}: use .gpkg (GeoPackage) or .geojson")
-    if p.exists():
-        p.unlink()
-    frame.to_crs(GEOGRAPHIC_EPSG).to_file(p, driver=driver)
+    if not p.parent.is_dir():
+        raise DataFileError(f"cannot write {p}: directory {p.parent} does not exist")
+    import pyogrio.errors
+
+    try:
+        if p.exists():
+            p.unlink()
+        frame.to_crs(GEOGRAPHIC_EPSG).to_file(p, driver=driver)
+    except (OSError, pyogrio.errors.DataSourceError) as exc:
+        raise DataFileError(f"cannot write {p}: {_gdal_words(exc)}") from None
     return p
 
 

@@ -13,10 +13,13 @@ assignment over a CSV file of any size.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import enum
 import io
 import os
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -435,6 +438,8 @@ class CsvLocateResult:
     located: int  # rows given a cell
     outside: int  # usable rows outside every cell
     invalid: int  # unusable rows written with empty codes (invalid_rows="empty")
+    wrong_fields: int = 0  # of the invalid: rows with more or fewer fields than the header
+    encoding: str = "utf-8"  # the encoding the input was read in (the output is UTF-8)
 
 
 def locate_csv(
@@ -444,6 +449,7 @@ def locate_csv(
     crs: CRS | str,
     locator: Locator,
     invalid_rows: InvalidRows | str = InvalidRows.ERROR,
+    encoding: str | None = None,
     chunksize: int = 500_000,
     progress: bool = True,
 ) -> CsvLocateResult:
@@ -467,6 +473,17 @@ def locate_csv(
     with ``invalid_rows="empty"`` the row is written with empty codes, like a point
     outside the city, and counted in the result's ``invalid``.
 
+    **Rows with more or fewer fields than the header** (often an unquoted comma in a
+    name): with ``invalid_rows="error"`` the run stops with a DataFileError naming the
+    line; with ``invalid_rows="empty"`` the row is cut or padded to the header's width
+    and written with empty codes (its lon/lat cannot be trusted), counted in ``invalid``
+    and ``wrong_fields``. The output columns always line up with its header.
+
+    **Encoding**: without ``encoding``, a UTF-8 byte order mark means UTF-8, a file that
+    is valid UTF-8 is read as UTF-8, and any other file as GB18030 (a superset of GBK and
+    GB2312, what Chinese Excel and many exports write). The output is always UTF-8
+    without a BOM.
+
     Parameters
     ----------
     input_path, output_path : str or Path
@@ -477,6 +494,8 @@ def locate_csv(
         The city to locate in.
     invalid_rows : {"error", "empty"}
         Policy for unusable rows, see above.
+    encoding : str, optional
+        Encoding of the input (e.g. ``"utf-8"``, ``"gb18030"``); detected when omitted.
     chunksize : int
         Rows per chunk (plain files are read in blocks of ``chunksize`` x 64 bytes).
     progress : bool
@@ -490,8 +509,10 @@ def locate_csv(
     Raises
     ------
     DataFileError
-        Missing or empty input file, no header, missing ``lon``/``lat`` columns, output
-        path equal to the input, or output columns already present in the input.
+        Missing, empty or unreadable input file, no header, missing ``lon``/``lat``
+        columns, a row with the wrong number of fields under ``invalid_rows="error"``, text
+        not in the encoding, output path equal to the input, or output columns already
+        present in the input.
     CoordinateError
         An unusable row under ``invalid_rows="error"``.
     CRSError
@@ -501,51 +522,116 @@ def locate_csv(
     crs = CRS.parse(crs)
     src, dst = Path(input_path), Path(output_path)
     _check_csv_paths(src, dst)
-    job = _CsvJob(locator, crs, policy, src)
+    try:
+        return _run_csv(src, dst, crs, locator, policy, encoding, chunksize, progress)
+    except UnicodeDecodeError as exc:
+        raise DataFileError(
+            f"{src} is not {exc.encoding} text ({exc.reason}); pass the file's encoding "
+            "(--encoding gb18030, utf-8, ...)") from None
+    except csv.Error as exc:
+        raise DataFileError(f"{src} is not a readable CSV file: {exc}") from None
+    except OSError as exc:  # the disk, not the data: unreadable input, unwritable output
+        where = exc.filename or src
+        raise DataFileError(f"cannot read or write {where}: {exc.strerror or exc}") from None
+
+
+def _run_csv(src: Path, dst: Path, crs: CRS, locator: Locator, policy: InvalidRows,
+             encoding: str | None, chunksize: int, progress: bool) -> CsvLocateResult:
+    plain, utf8, bom = _scan_csv(src)
+    enc = _input_encoding(src, encoding, utf8=utf8, bom=bom)
+    job = _CsvJob(locator, crs, policy, src, enc)
     tmp = tempfile.NamedTemporaryFile(
         "wb", dir=dst.parent, prefix=f".{dst.name}.", suffix=".part", delete=False
     )
     try:
         with tmp, _progress(src.stat().st_size, progress, src.name) as bar:
-            if _is_plain_csv(src):
+            if plain and enc == "utf-8":
                 job.run_plain(tmp, bar, chunk_bytes=max(1, chunksize) * 64)
             else:
-                job.run_pandas(tmp, bar, chunksize=chunksize)
+                try:
+                    job.run_pandas(tmp, bar, chunksize=chunksize)
+                except _WrongFieldCount:  # read it again, record by record, line by line
+                    tmp.seek(0)
+                    tmp.truncate()
+                    job.reset()
+                    job.run_records(tmp, bar, chunksize=chunksize)
         os.replace(tmp.name, dst)
     except BaseException:
         Path(tmp.name).unlink(missing_ok=True)
         raise
     return CsvLocateResult(job.rows, job.located, job.rows - job.located - job.invalid,
-                           job.invalid)
+                           job.invalid, job.wrong_fields, enc)
 
 
 _NEW_HEADER = "," + ",".join(_OUT_COLUMNS)
 
 
-def _is_plain_csv(src: Path) -> bool:
-    """No quotes, carriage returns or blank lines: every line is one record.
+def _scan_csv(src: Path) -> tuple[bool, bool, bool]:
+    """Return (plain, valid UTF-8, UTF-8 BOM) in one pass over the file.
 
-    Such a file can be passed through byte for byte with the codes appended, which is
-    what pandas would write back too; anything else goes through the pandas parser.
+    Plain: no quotes, carriage returns or blank lines, so every line is one record. Such
+    a file can be passed through byte for byte with the codes appended, which is what
+    pandas would write back too; anything else goes through the pandas parser.
     """
     tail = b""
+    plain = utf8 = True
+    decoder = codecs.getincrementaldecoder("utf-8")()
     with open(src, "rb") as fh:
         first = True
         while block := fh.read(1 << 24):
+            if first:
+                bom = block.startswith(codecs.BOM_UTF8)
             probe = tail + block
-            if b'"' in probe or b"\r" in probe or b"\n\n" in probe or (first and
-                                                                       probe[:1] == b"\n"):
-                return False
+            if plain and (b'"' in probe or b"\r" in probe or b"\n\n" in probe
+                          or (first and probe[:1] == b"\n")):
+                plain = False
+            if utf8:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    utf8 = False
             tail, first = block[-1:], False
-    return True
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    return plain, utf8, bom
+
+
+def _input_encoding(src: Path, encoding: str | None, *, utf8: bool, bom: bool) -> str:
+    """Return the codec to read ``src`` with: the caller's, else detected (see locate_csv)."""
+    if encoding is None:
+        return "utf-8-sig" if bom else "utf-8" if utf8 else "gb18030"
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise DataFileError(
+            f"unknown encoding {encoding!r}; use e.g. utf-8, gb18030, gbk") from None
+    if name == "utf-8" and bom:
+        return "utf-8-sig"
+    if name in ("utf-8", "utf-8-sig") and not utf8:
+        raise DataFileError(
+            f"{src} is not utf-8 text; pass the file's encoding (--encoding gb18030, ...) "
+            "or leave --encoding out to detect it")
+    return name
+
+
+class _WrongFieldCount(Exception):
+    """The pandas parser met a record with the wrong number of fields (private)."""
 
 
 class _CsvJob:
     """State of one locate_csv run: counts, and the bytes each cell appends to a line."""
 
-    def __init__(self, locator: Locator, crs: CRS, policy: InvalidRows, src: Path) -> None:
+    def __init__(self, locator: Locator, crs: CRS, policy: InvalidRows, src: Path,
+                 encoding: str = "utf-8") -> None:
         self.locator, self.crs, self.policy, self.src = locator, crs, policy, src
-        self.rows = self.located = self.invalid = 0
+        self.encoding = encoding
+        self.reset()
+
+    def reset(self) -> None:
+        self.rows = self.located = self.invalid = self.wrong_fields = 0
 
     # -- shared: text -> cell positions -------------------------------------------------
 
@@ -577,18 +663,22 @@ class _CsvJob:
     # -- the pandas path: any CSV -------------------------------------------------------
 
     def run_pandas(self, out: Any, bar: Any, *, chunksize: int) -> None:
-        with open(self.src, "rb") as fh:
+        """Parse with pandas; raise _WrongFieldCount at a record pandas cannot align."""
+        with open(self.src, "rb") as fh, warnings.catch_warnings():
+            # index_col=False: a first row one field longer must not become the index;
+            # pandas then warns it drops data, which here is a row to refuse or repair
+            warnings.simplefilter("error", pd.errors.ParserWarning)
             try:
                 reader = pd.read_csv(
-                    fh, dtype=str, keep_default_na=False, na_filter=False,
-                    chunksize=chunksize, encoding="utf-8",
+                    fh, dtype=str, keep_default_na=False, na_filter=False, index_col=False,
+                    chunksize=chunksize, encoding=self.encoding,
                 )
             except pd.errors.EmptyDataError:
                 raise DataFileError(
                     f"{self.src} has no header row; expected a CSV with lon and lat columns"
                 ) from None
             first = True
-            for chunk in reader:
+            for chunk in _chunks(reader):
                 if first:
                     _check_columns(chunk.columns, self.src)
                 pos = self.positions(chunk["lon"], chunk["lat"])
@@ -600,7 +690,7 @@ class _CsvJob:
                 first = False
                 bar.update(fh.tell() - bar.n)
         if first:  # a header but no rows: write the header alone
-            header = pd.read_csv(self.src, nrows=0, encoding="utf-8")
+            header = pd.read_csv(self.src, nrows=0, encoding=self.encoding)
             _check_columns(header.columns, self.src)
             pd.DataFrame(columns=[*header.columns, *_OUT_COLUMNS]).to_csv(
                 out, index=False, lineterminator="\n")
@@ -631,29 +721,109 @@ class _CsvJob:
                     if not data.endswith(b"\n"):  # last line without a newline
                         data += b"\n"
                 lines = data[:-1].split(b"\n")
-                if data.count(b",") != seps * len(lines):
-                    self._bad_field_count(lines, seps)
+                bad = _field_counts(data) != seps + 1
+                if bad.any():
+                    data = self._repair(lines, bad, seps + 1)
                 cols = pd.read_csv(
                     io.BytesIO(data), header=None, usecols=[i_lon, i_lat], dtype=str,
                     keep_default_na=False, na_filter=False, encoding="utf-8",
                 )
+                if bad.any():  # a repaired row's lon/lat cannot be trusted
+                    cols.loc[bad, [i_lon, i_lat]] = ""
                 pos = self.positions(cols[i_lon], cols[i_lat])
                 out.write(b"\n".join(map(bytes.__add__, lines, tails_arr[pos + 1])) + b"\n")
                 self.rows += len(lines)
                 bar.update(len(data))
 
-    def _bad_field_count(self, lines: list[bytes], seps: int) -> None:
-        for i, line in enumerate(lines):
-            if line.count(b",") != seps:
+    def _repair(self, lines: list[bytes], bad: np.ndarray, width: int) -> bytes:
+        """Refuse (policy ERROR) or cut/pad the ``bad`` lines to ``width`` fields."""
+        i = int(np.flatnonzero(bad)[0])
+        if self.policy is InvalidRows.ERROR:
+            raise self._wrong_fields_error(self.rows + i + 2, lines[i].count(b",") + 1, width)
+        for i in np.flatnonzero(bad):
+            lines[i] = b",".join((lines[i].split(b",") + [b""] * width)[:width])
+        self.wrong_fields += int(bad.sum())
+        return b"\n".join(lines) + b"\n"
+
+    def _wrong_fields_error(self, line: int, got: int, width: int) -> DataFileError:
+        return DataFileError(
+            f"{self.src} line {line} has {got} fields but the header has {width}; quote "
+            "fields that contain commas, or pass --invalid-rows empty (invalid_rows="
+            "'empty') to write such rows with empty codes"
+        )
+
+    # -- the record path: a CSV pandas cannot align, read with the csv module ----------
+
+    def run_records(self, out: Any, bar: Any, *, chunksize: int) -> None:
+        """Read record by record; refuse or repair rows with the wrong field count."""
+        with open(self.src, encoding=self.encoding, newline="") as fh:
+            reader = csv.reader(fh)
+            names = next((r for r in reader if r), None)
+            if names is None:
                 raise DataFileError(
-                    f"{self.src} line {self.rows + i + 2} has {line.count(b',') + 1} fields "
-                    f"but the header has {seps + 1}"
-                )
+                    f"{self.src} has no header row; expected a CSV with lon and lat columns")
+            _check_columns(pd.Index(names), self.src)
+            if len(set(names)) != len(names):
+                raise DataFileError(f"{self.src} repeats a column name in its header")
+            width, first = len(names), True
+            while True:
+                batch, bad = [], []
+                for rec in reader:
+                    if not rec:  # a blank line, which pandas skips too
+                        continue
+                    if len(rec) != width:
+                        if self.policy is InvalidRows.ERROR:
+                            raise self._wrong_fields_error(reader.line_num, len(rec), width)
+                        rec = (rec + [""] * width)[:width]
+                        bad.append(len(batch))
+                    batch.append(rec)
+                    if len(batch) >= chunksize:
+                        break
+                if not batch and not first:
+                    break
+                chunk = pd.DataFrame(batch, columns=names, dtype=object)
+                lon, lat = chunk["lon"].copy(), chunk["lat"].copy()
+                lon.iloc[bad] = lat.iloc[bad] = ""  # a repaired row's lon/lat: not trusted
+                pos = self.positions(lon.astype(str), lat.astype(str))
+                codes = self.locator._codes_frame(pos)
+                codes.index = chunk.index
+                pd.concat([chunk, codes], axis=1).to_csv(
+                    out, index=False, header=first, lineterminator="\n", encoding="utf-8")
+                self.rows += len(chunk)
+                self.wrong_fields += len(bad)
+                first = False
+                if not batch:
+                    break
+        bar.update(self.src.stat().st_size - bar.n)
+
+
+def _chunks(reader: Any) -> Any:
+    """Iterate a pandas chunk reader, turning field-count trouble into _WrongFieldCount."""
+    it = iter(reader)
+    while True:
+        try:
+            chunk = next(it)
+        except StopIteration:
+            return
+        except (pd.errors.ParserError, pd.errors.ParserWarning):
+            raise _WrongFieldCount from None
+        yield chunk
+
+
+def _field_counts(data: bytes) -> np.ndarray:
+    """Fields per line of ``data`` (complete lines, each ending in a newline), vectorised."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    commas = np.concatenate([[0], np.cumsum(b == ord(","))])
+    ends = np.flatnonzero(b == ord("\n"))
+    at_end = commas[ends]
+    return np.diff(np.concatenate([[0], at_end])) + 1
 
 
 def _check_csv_paths(src: Path, dst: Path) -> None:
     if not src.exists():
         raise DataFileError(f"input file {src} does not exist")
+    if not src.is_file():
+        raise DataFileError(f"input {src} is not a file; expected a CSV with lon and lat columns")
     if src.stat().st_size == 0:
         raise DataFileError(f"input file {src} is empty; expected a CSV with lon and lat columns")
     if src.resolve() == dst.resolve():

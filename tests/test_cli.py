@@ -126,7 +126,8 @@ def test_bulk_locate_csv_and_its_errors(env_db, tmp_path, city):
                           "lat": rng.uniform(39.78, 39.97, 2000)})
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
     frame.to_csv(src, index=False)
-    out = run("locate", "--input", str(src), "--output", str(dst), db=env_db)
+    out = run("locate", "--input", str(src), "--output", str(dst), "--crs", "wgs84",
+              db=env_db)
     assert out.returncode == 0, out.stderr
     got = pd.read_csv(dst, dtype=str, keep_default_na=False)
     pos = point_to_cell(city.cells, frame.lon, frame.lat)
@@ -137,7 +138,8 @@ def test_bulk_locate_csv_and_its_errors(env_db, tmp_path, city):
 
     bad = tmp_path / "bad.csv"
     bad.write_text("lon,lat\n116.4,39.9\n39.9,116.4\n")
-    out = run("locate", "--input", str(bad), "--output", str(tmp_path / "x.csv"), db=env_db)
+    out = run("locate", "--input", str(bad), "--output", str(tmp_path / "x.csv"),
+              "--crs", "wgs84", db=env_db)
     assert out.returncode != 0 and "swapped" in out.stderr
     assert not (tmp_path / "x.csv").exists()
 

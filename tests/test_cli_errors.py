@@ -1,0 +1,157 @@
+"""The command line on bad input: one line on stderr, a documented exit code, no traceback.
+
+Run as a user runs it: a subprocess on a private copy of the sample store.
+"""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEADER7 = "id,lon,lat,cell_code,community_code,street_code,district_code"
+POINT = "116.3756,39.911"  # inside the sample city (西城区)
+
+
+def run(*args, db, cwd):
+    env = dict(os.environ, GRIDCORE_DB=str(db), PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "gridcore.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def clean_error(out, *words):
+    """The run failed with exit 2 and one readable line naming ``words``."""
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("gridcore: error: "), out.stderr
+    for w in words:
+        assert w in last, last
+    return last
+
+
+def fields(path):
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def test_grid_csv_without_geometry_is_refused(env_db, tmp_path):
+    (tmp_path / "grid.csv").write_text("code,x,y\n110102001019033,1,2\n")
+    clean_error(run("grid", "validate", "grid.csv", db=env_db, cwd=tmp_path),
+                "grid.csv", "no geometry", "GeoPackage")
+    clean_error(run("grid", "import", "grid.csv", "--valid-from", "2026-07-01", db=env_db,
+                    cwd=tmp_path), "grid.csv", "no geometry")
+
+
+@pytest.mark.parametrize("cmd", [("grid", "validate"), ("disputes", "screen")])
+def test_empty_geo_file_is_one_plain_line(env_db, tmp_path, cmd):
+    (tmp_path / "empty.gpkg").write_bytes(b"")
+    (tmp_path / "junk.geojson").write_text("not json at all")
+    extra = ("--crs", "wgs84") if cmd[0] == "disputes" else ()
+    last = clean_error(run(*cmd, "empty.gpkg", *extra, db=env_db, cwd=tmp_path),
+                       "empty.gpkg", "is empty")
+    assert "DRIVER" not in last and "not recognized" not in last
+    last = clean_error(run(*cmd, "junk.geojson", *extra, db=env_db, cwd=tmp_path),
+                       "junk.geojson", "GeoPackage")
+    assert "DRIVER" not in last
+
+
+def test_locate_needs_crs(env_db, tmp_path):
+    (tmp_path / "in.csv").write_text(f"id,lon,lat\n1,{POINT}\n")
+    last = clean_error(run("locate", "--input", "in.csv", "--output", "out.csv", db=env_db,
+                           cwd=tmp_path), "--crs", "wgs84, gcj02, bd09")
+    assert len(run("locate", "--help", db=env_db, cwd=tmp_path).stdout) > 0
+    assert not (tmp_path / "out.csv").exists(), last
+
+
+@pytest.mark.parametrize("quoted", [False, True])  # the byte path and the pandas path
+@pytest.mark.parametrize("encoding, bom", [("gbk", b""), ("gb18030", b""),
+                                           ("utf-8", b"\xef\xbb\xbf")])
+def test_locate_reads_gbk_and_bom(env_db, tmp_path, quoted, encoding, bom):
+    name = '"王五"' if quoted else "王五"
+    text = f"id,name,lon,lat\n1,{name},{POINT}\n"
+    (tmp_path / "in.csv").write_bytes(bom + text.encode(encoding))
+    out = run("locate", "--input", "in.csv", "--output", "out.csv", "--crs", "wgs84",
+              db=env_db, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = fields(tmp_path / "out.csv")  # the output is UTF-8
+    assert rows[0][:4] == ["id", "name", "lon", "lat"]
+    assert rows[1][1] == "王五" and rows[1][4].startswith("110102")
+
+
+def test_locate_wrong_encoding_named(env_db, tmp_path):
+    (tmp_path / "in.csv").write_bytes(f"id,name,lon,lat\n1,王五,{POINT}\n".encode("gbk"))
+    out = run("locate", "--input", "in.csv", "--output", "out.csv", "--crs", "wgs84",
+              "--encoding", "utf-8", db=env_db, cwd=tmp_path)
+    clean_error(out, "in.csv", "utf-8", "--encoding")
+
+
+@pytest.mark.parametrize("text, bad_line", [
+    # byte path: one long and one short row, the comma total matching the header's
+    (f"id,lon,lat\n1,{POINT},extra\n2,116.3756\n3,{POINT}\n", 2),
+    # pandas path (quotes): the first row long, which pandas would take for an index
+    (f'id,lon,lat\n"1",{POINT},extra\n2,{POINT}\n3,{POINT}\n', 2),
+    # pandas path: a long row further down
+    (f'id,lon,lat\n"1",{POINT}\n2,{POINT},extra\n3,{POINT}\n', 3),
+])
+def test_locate_rows_with_wrong_field_count(env_db, tmp_path, text, bad_line):
+    (tmp_path / "in.csv").write_text(text)
+    args = ("locate", "--input", "in.csv", "--output", "out.csv", "--crs", "wgs84")
+    clean_error(run(*args, db=env_db, cwd=tmp_path), f"line {bad_line}", "fields",
+                "--invalid-rows empty")
+    assert not (tmp_path / "out.csv").exists()
+    out = run(*args, "--invalid-rows", "empty", db=env_db, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = fields(tmp_path / "out.csv")
+    assert ",".join(rows[0]) == HEADER7
+    assert all(len(r) == 7 for r in rows), rows  # aligned: never 8 fields under 7 names
+    assert [r[0] for r in rows[1:]] == ["1", "2", "3"]  # nothing shifted into the index
+    assert rows[bad_line - 1][3:] == ["", "", "", ""]
+    assert rows[3][3].startswith("110102")
+    assert "wrong number of fields" in out.stderr
+
+
+def test_bad_input_never_a_traceback(env_db, tmp_path):
+    """Every command reading a file, on the awkward files a newcomer has."""
+    (tmp_path / "gbk.csv").write_bytes('id,"名称",lon,lat\n1,"王五",1,2\n'.encode("gbk"))
+    (tmp_path / "empty.gpkg").write_bytes(b"")
+    (tmp_path / "adir").mkdir()
+    cases = [
+        ("components", "import", "gbk.csv", "--crs", "wgs84"),
+        ("components", "import", "empty.gpkg"),
+        ("components", "import", "adir"),
+        ("grid", "validate", "adir"),
+        ("grid", "validate", "gbk.csv"),
+        ("locate", "--input", "adir", "--output", "o.csv", "--crs", "wgs84"),
+        ("locate", "--input", "gbk.csv", "--output", "nodir/o.csv", "--crs", "wgs84"),
+        ("disputes", "screen", "gbk.csv", "--crs", "wgs84"),
+        ("grid", "export", "nodir/cells.gpkg"),
+        ("grid", "export", "cells.txt"),
+    ]
+    for args in cases:
+        out = run(*args, db=env_db, cwd=tmp_path)
+        assert "Traceback" not in out.stderr, (args, out.stderr)
+        assert out.returncode == 2, (args, out.returncode, out.stderr)
+        assert out.stderr.strip().splitlines()[-1].startswith("gridcore: error: "), args
+
+
+def test_a_bug_is_an_internal_error_not_a_user_error(monkeypatch, capsys):
+    from gridcore import cli
+
+    def broken(args):
+        return {}["missing"]  # a KeyError: our bug, not the user's input
+
+    monkeypatch.setitem(cli._COMMANDS, "grid versions", broken)
+    assert cli.main(["grid", "versions"]) == cli.EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert "Traceback" in err  # the bug report keeps its traceback
+    assert err.strip().splitlines()[-1].startswith("gridcore: internal error: KeyError")
+
+
+def test_readme_locate_examples_name_the_crs():
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    lines = [ln for ln in io.StringIO(readme) if ln.lstrip().startswith("gridcore locate")]
+    assert lines and all("--crs" in ln for ln in lines)
