@@ -31,7 +31,7 @@ from .cases import (
 from .cases import (
     report_case as _report_case,
 )
-from .errors import InvalidCodeError, OutsideCityError
+from .errors import InvalidCodeError, InvalidValueError, NotFoundError, OutsideCityError
 from .grid import GridVersion, point_to_cell
 
 if TYPE_CHECKING:
@@ -155,21 +155,28 @@ def prepare_store(store: Store) -> None:
 # ---------------------------------------------------------------- tokens
 
 def issue_token(store: Store, *, role: Role | str, name: str, subject: str | None = None,
-                expires_at: dt.datetime | None = None) -> str:
+                expires_at: dt.datetime | None = None,
+                expires_in: dt.timedelta | None = None) -> str:
     """Create a bearer token, store its hash and return the token (shown once).
 
     For role ``chief`` the subject (default: the name) must be a stored chief id; for
-    role ``department`` a department code of `gridcore.cases.departments`.
+    role ``department`` a department code of `gridcore.cases.departments`. A token
+    expires at ``expires_at``, or ``expires_in`` from the store's now (see
+    `parse_duration`); by default never.
 
     Raises
     ------
     ValueError
-        Unknown role or empty name.
+        Unknown role or empty name; both ``expires_at`` and ``expires_in``.
     InvalidCodeError
         A subject that names no stored chief or department.
     """
-    token, record = _issue_token(role=role, name=name, subject=subject,
-                                 now=store.clock.now_utc())
+    now = store.clock.now_utc()
+    if expires_in is not None:
+        if expires_at is not None:
+            raise InvalidValueError("give expires_at or expires_in, not both")
+        expires_at = now + expires_in
+    token, record = _issue_token(role=role, name=name, subject=subject, now=now)
     if record.role is Role.CHIEF and record.subject not in set(store.chief_ids()):
         known = store.chief_ids()
         raise InvalidCodeError(
@@ -181,6 +188,61 @@ def issue_token(store: Store, *, role: Role | str, name: str, subject: str | Non
             f"{record.subject!r} is none; known: {', '.join(departments().index)}")
     store.add_token(record, expires_at=expires_at)
     return token
+
+
+_DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_LONGEST_DURATION = dt.timedelta(days=3660)  # ten years: beyond that, say "never"
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """Return the length of time a text like ``30d``, ``12h`` or ``90m`` names.
+
+    Raises
+    ------
+    InvalidValueError
+        Anything but a whole number of at least 1 followed by ``d``, ``h`` or ``m``, or
+        more than ten years.
+
+    Example
+    -------
+    >>> parse_duration("12h")
+    datetime.timedelta(seconds=43200)
+    """
+    import re
+
+    m = re.fullmatch(r"([0-9]{1,7})([dhm])", str(text).strip(), flags=re.ASCII)
+    if m is None or int(m[1]) < 1:
+        raise InvalidValueError(f"{text!r} is not a duration; write a whole number of days, "
+                                f"hours or minutes, e.g. 30d, 12h, 90m")
+    length = dt.timedelta(**{_DURATION_UNITS[m[2]]: int(m[1])})
+    if length > _LONGEST_DURATION:
+        raise InvalidValueError(f"{text!r} is longer than ten years; leave the expiry out "
+                                f"for a token that does not expire")
+    return length
+
+
+def list_tokens(store: Store) -> pd.DataFrame:
+    """Return every token's public record: no token, no hash.
+
+    Columns: id, role, name, subject, created_at, expires_at, last_used_at, revoked_at
+    (aware UTC datetimes, None when unset), oldest first.
+    """
+    return store.tokens_frame()[["id", "role", "name", "subject", "created_at",
+                                 "expires_at", "last_used_at", "revoked_at"]]
+
+
+def revoke_token(store: Store, id: str) -> None:
+    """Revoke the token with public id ``id``; requests with it answer 401 from now on.
+
+    Raises
+    ------
+    NotFoundError
+        No token has that id, or it is revoked already.
+    """
+    if not store.revoke_token_id(id):
+        known = set(store.tokens_frame()["id"])
+        why = "is revoked already" if id in known else "names no token"
+        raise NotFoundError(f"token id {id!r} {why}; `gridcore token list` shows the ids")
 
 
 # ---------------------------------------------------------------- cases

@@ -306,15 +306,89 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _token_store(args: argparse.Namespace, *, init: bool | None = None):
+    """Open the store a token command works on; return it and its printable name.
+
+    A token only works on the store the server reads, so a command that would otherwise
+    create a new empty store (a missing SQLite file, or a store with no grid) refuses
+    unless ``init`` (None: the command has no ``--init``).
+    """
+    import os
+
+    from .store import default_db, is_postgres_url, open_store, redact
+
+    db = args.db or default_db()
+    where = redact(db if is_postgres_url(db) else os.path.abspath(db))
+    hint = "set GRIDCORE_DB (or --db) to the store the server uses"
+    if init is not None:
+        hint += ", or pass --init to start a new store there"
+    if not is_postgres_url(db) and not os.path.exists(db) and not init:
+        raise GridcoreError(f"no store at {where}; {hint}")
+    store = open_store(db)
+    if not init and store.is_empty():
+        store.close()
+        raise GridcoreError(f"{where} holds no grid, so no server uses it; {hint}")
+    return store, where
+
+
+def _city_time(t, tz) -> str:
+    from ._time import to_city
+
+    return "-" if t is None else to_city(t, tz).strftime("%Y-%m-%d %H:%M")
+
+
 @_command("token create")
 def _token_create(args: argparse.Namespace) -> int:
-    store = _store(args)
     from . import app
 
-    token = app.issue_token(store, role=args.role, name=args.name, subject=args.subject)
-    print(f"token for {args.name} ({args.role}); keep it secret, it is shown once:",
-          file=sys.stderr)
+    expires_in = app.parse_duration(args.expires) if args.expires else None
+    store, where = _token_store(args, init=args.init)
+    try:
+        token = app.issue_token(store, role=args.role, name=args.name, subject=args.subject,
+                                expires_in=expires_in)
+    finally:
+        store.close()
+    print(f"token for {args.name} ({args.role}) in {where}; keep it secret, it is shown "
+          f"once:", file=sys.stderr)
     print(token)
+    return 0
+
+
+@_command("token list")
+def _token_list(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import app
+
+    store, where = _token_store(args)
+    try:
+        tokens = app.list_tokens(store)
+        tz = store.clock.tz
+    finally:
+        store.close()
+    table = pd.DataFrame({
+        "id": tokens["id"], "role": tokens["role"], "name": tokens["name"],
+        "subject": tokens["subject"],
+        **{label: [_city_time(t, tz) for t in tokens[col]] for label, col in (
+            ("created", "created_at"), ("expires", "expires_at"),
+            ("last used", "last_used_at"), ("revoked", "revoked_at"))},
+    })
+    if len(table):
+        print(table.to_string(index=False))
+    print(f"{len(table)} token(s) in {where}; times in {tz.key}", file=sys.stderr)
+    return 0
+
+
+@_command("token revoke")
+def _token_revoke(args: argparse.Namespace) -> int:
+    from . import app
+
+    store, where = _token_store(args)
+    try:
+        app.revoke_token(store, args.id)
+    finally:
+        store.close()
+    print(f"revoked token {args.id} in {where}; requests with it now answer 401")
     return 0
 
 
@@ -412,6 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--name", required=True)
     tc.add_argument("--subject", help="who the token acts for: a chief's id or a department "
                                       "code (default: the name)")
+    tc.add_argument("--expires", metavar="DURATION",
+                    help="expire after 30d, 12h or 90m (default: never)")
+    tc.add_argument("--init", action="store_true",
+                    help="create the store if it does not exist or holds no grid")
+    ts.add_parser("list", help="list tokens: id, holder, times (never a token or its hash)")
+    tr = ts.add_parser("revoke", help="revoke a token by the id `token list` shows")
+    tr.add_argument("id")
     return p
 
 

@@ -179,3 +179,62 @@ def test_heatmap_alerts_and_pages(env_db, tmp_path):
     for name in ("heat.html", "rhythm.html", "hotspots.html"):
         html = (tmp_path / "maps" / name).read_text(encoding="utf-8")
         assert "cdn.jsdelivr.net" not in html and "L.map" in html
+
+
+def test_token_create_refuses_to_start_a_store_unless_told(tmp_path):
+    missing = tmp_path / "elsewhere" / "gridcore.db"
+    missing.parent.mkdir()
+    out = run("token", "create", "--role", "admin", "--name", "管理员", db=missing)
+    assert out.returncode == 2 and out.stdout == ""
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "no store at" in out.stderr and "--init" in out.stderr
+    assert not missing.exists()  # nothing was created
+    out = run("token", "list", db=missing)
+    assert out.returncode == 2 and not missing.exists()
+    out = run("token", "create", "--role", "admin", "--name", "管理员", "--init", db=missing)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].startswith("gc_")
+    assert str(missing) in out.stderr
+    # the store now exists but holds no grid: still refused without --init
+    out = run("token", "create", "--role", "admin", "--name", "又一个", db=missing)
+    assert out.returncode == 2 and "holds no grid" in out.stderr
+
+
+def test_token_create_list_revoke_round_trip(env_db):
+    out = run("token", "create", "--role", "supervisor", "--name", "王五", "--expires", "30d",
+              db=env_db)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip().splitlines()[-1]
+    assert token.startswith("gc_") and str(env_db) in out.stderr
+    out = run("token", "list", db=env_db)
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.strip().splitlines()
+    assert header.split() == ["id", "role", "name", "subject", "created", "expires", "last",
+                              "used", "revoked"]
+    from gridcore.auth import hash_token
+
+    (row,) = [r for r in rows if "王五" in r]
+    assert row.split()[0] == hash_token(token)[:12]
+    assert token not in out.stdout and hash_token(token) not in out.stdout
+    assert "Asia/Shanghai" in out.stderr
+    token_id = row.split()[0]
+    out = run("token", "revoke", token_id, db=env_db)
+    assert out.returncode == 0, out.stderr
+    out = run("token", "list", db=env_db)
+    (row,) = [r for r in out.stdout.splitlines() if "王五" in r]
+    assert not row.rstrip().endswith("-")  # revoked: a time in the last column
+    out = run("token", "revoke", token_id, db=env_db)
+    assert out.returncode == 2 and "revoked already" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    out = run("token", "revoke", "nosuchid", db=env_db)
+    assert out.returncode == 2 and "names no token" in out.stderr
+
+
+@pytest.mark.parametrize("bad", ["30", "30s", "-1d", "forever"])
+def test_token_create_bad_expires_is_one_line(env_db, bad):
+    out = run("token", "create", "--role", "admin", "--name", "x", f"--expires={bad}",
+              db=env_db)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        f"gridcore: error: {bad!r} is not a duration; write a whole number of days, hours or "
+        f"minutes, e.g. 30d, 12h, 90m"]

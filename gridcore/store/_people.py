@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from ..auth import Principal, Role, TokenRecord, hash_token, verify_token
@@ -149,6 +148,21 @@ class ChiefsMixin:
                            "ORDER BY alley, cell_code", (vid,))
 
 
+TOKEN_ID_LENGTH = 12
+# A token's last use is written at most this often: a conditional UPDATE per request
+# would queue every request behind the store's one writer.
+LAST_USED_EVERY = dt.timedelta(minutes=1)
+
+
+def token_id(token_hash: str) -> str:
+    """Return a token's short public id: the first 12 hex digits of its digest.
+
+    The digest is of 256 random bits, so its prefix reveals nothing of the token; migration
+    4 of `gridcore.store._schema` gives older rows the same id in SQL.
+    """
+    return token_hash[:TOKEN_ID_LENGTH]
+
+
 class TokensMixin:
     """`gridcore.store.TokenStore` over SQL: token hashes only, never tokens."""
 
@@ -157,28 +171,39 @@ class TokensMixin:
         ts = self.dialect.instant
         with self._begin() as tx:
             tx.execute(
-                "INSERT INTO tokens (token_hash, role, name, subject, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (record.token_hash, record.role.value, record.name, record.subject,
-                 ts(record.created_at), ts(expires_at)))
+                "INSERT INTO tokens (token_hash, id, role, name, subject, created_at, "
+                "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (record.token_hash, token_id(record.token_hash), record.role.value,
+                 record.name, record.subject, ts(record.created_at), ts(expires_at)))
 
     def principal_for_token(self, token: str) -> Principal:
-        """Return who a bearer token belongs to.
+        """Return who a bearer token belongs to, and note that it was used.
+
+        The last use is recorded at most once a minute per token (`LAST_USED_EVERY`).
 
         Raises
         ------
         AuthenticationError
             Unknown, revoked or expired token.
         """
+        token_hash = hash_token(token)
         rows = self._rows(
-            "SELECT token_hash, role, name, subject, expires_at FROM tokens "
-            "WHERE token_hash = ? AND revoked_at IS NULL", (hash_token(token),))
+            "SELECT token_hash, role, name, subject, expires_at, last_used_at FROM tokens "
+            "WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,))
         if not rows or not verify_token(token, rows[0]["token_hash"]):
             raise AuthenticationError("the bearer token is unknown or revoked")
         r = rows[0]
+        now = self._now()
         expires = to_instant(r["expires_at"])
-        if expires is not None and expires <= self._now():
+        if expires is not None and expires <= now:
             raise AuthenticationError("the bearer token has expired")
+        last = to_instant(r["last_used_at"])
+        if last is None or last < now - LAST_USED_EVERY:
+            ts = self.dialect.instant
+            with self._begin() as tx:  # the condition again: another worker may have won
+                tx.execute("UPDATE tokens SET last_used_at = ? WHERE token_hash = ? "
+                           "AND (last_used_at IS NULL OR last_used_at < ?)",
+                           (ts(now), token_hash, ts(now - LAST_USED_EVERY)))
         return Principal(name=r["name"], role=Role(r["role"]), subject=r["subject"])
 
     def revoke_token(self, token: str) -> None:
@@ -187,19 +212,30 @@ class TokensMixin:
 
     def revoke_token_hash(self, token_hash: str) -> bool:
         """Revoke a token by its stored hash; return False when no live token has it."""
+        return self._revoke("token_hash", token_hash)
+
+    def revoke_token_id(self, id: str) -> bool:
+        """Revoke a token by its public id; return False when no unrevoked token has it."""
+        return self._revoke("id", id)
+
+    def _revoke(self, column: str, value: str) -> bool:
         with self._begin() as tx:
-            cur = tx.execute("UPDATE tokens SET revoked_at = ? "
-                             "WHERE token_hash = ? AND revoked_at IS NULL",
-                             (self.dialect.instant(self._now()), token_hash))
+            cur = tx.execute(f"UPDATE tokens SET revoked_at = ? "
+                             f"WHERE {column} = ? AND revoked_at IS NULL",
+                             (self.dialect.instant(self._now()), value))
             return cur.rowcount > 0
 
     def tokens_frame(self) -> pd.DataFrame:
-        """Return every token record (hash, role, holder, times), never a token.
+        """Return every token record (id, hash, role, holder, times), never a token.
 
-        Columns: token_hash, role, name, subject, created_at, revoked_at, expires_at.
+        Columns: id, token_hash, role, name, subject, created_at, revoked_at, expires_at,
+        last_used_at (instants as aware UTC datetimes, None when unset).
         """
-        frame = self._frame("SELECT token_hash, role, name, subject, created_at, revoked_at, "
-                            "expires_at FROM tokens ORDER BY created_at, token_hash")
-        for col in ("created_at", "revoked_at", "expires_at"):
-            frame[col] = np.array([to_instant(v) for v in frame[col]], dtype=object)
+        frame = self._frame("SELECT id, token_hash, role, name, subject, created_at, "
+                            "revoked_at, expires_at, last_used_at FROM tokens "
+                            "ORDER BY created_at, token_hash")
+        for col in ("created_at", "revoked_at", "expires_at", "last_used_at"):
+            # pandas reads a missing text as NaN when a later row has one
+            frame[col] = pd.Series([None if pd.isna(v) else to_instant(v) for v in frame[col]],
+                                   index=frame.index, dtype=object)
         return frame

@@ -183,8 +183,11 @@ class TokenStore(Protocol):
     def revoke_token_hash(self, token_hash: str) -> bool:
         """Revoke a token by its hash; return whether a live one was revoked."""
 
+    def revoke_token_id(self, id: str) -> bool:
+        """Revoke a token by its public id; return whether an unrevoked one had it."""
+
     def tokens_frame(self) -> pd.DataFrame:
-        """Return every token record."""
+        """Return every token record (id, role, holder, times), never a token."""
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = [
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -237,6 +237,17 @@ _V3 = [
     "CREATE INDEX IF NOT EXISTS cases_street ON cases (street_code, reported_at)",
 ]
 
+# Version 4: tokens get a short public id (what `gridcore token list` shows and `revoke`
+# takes) and the time of their last use. The id is the first 12 hex digits of the token's
+# SHA-256 digest (`gridcore.store._people.token_id`): the digest of 256 random bits, so it
+# reveals nothing of the token, and rows stored before have one without a data step.
+_V4 = [
+    "ALTER TABLE tokens ADD COLUMN id TEXT",
+    "ALTER TABLE tokens ADD COLUMN last_used_at {ts}",
+    "UPDATE tokens SET id = substr(token_hash, 1, 12) WHERE id IS NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS tokens_id ON tokens (id)",
+]
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -306,5 +317,6 @@ MIGRATIONS: list[Migration] = [
     Migration(2, "instants as fixed-width UTC text; alley/cell cache rebuilt",
               run=lambda tx: (_normalise_instants(tx), _forget_alley_cells(tx))),
     Migration(3, "token expiry; cases by street", _V3),
+    Migration(4, "token ids and last use", _V4),
 ]
 assert MIGRATIONS[-1].version == SCHEMA_VERSION
