@@ -104,3 +104,22 @@ def test_durations(text, length):
 def test_bad_durations_say_what_is_right(text):
     with pytest.raises(InvalidValueError, match="30d|ten years"):
         app.parse_duration(text)
+
+
+def test_a_first_release_token_gets_its_id_on_upgrade(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from gridcore.store import SQLiteStore
+
+    path = tmp_path / "v1.db"
+    shutil.copy(Path(__file__).resolve().parents[1] / "data" / "store_v1.db", path)
+    store = SQLiteStore(path)
+    try:
+        frame = store.tokens_frame()
+        assert len(frame) == 1
+        assert frame["id"].iloc[0] == frame["token_hash"].iloc[0][:12]
+        assert frame["last_used_at"].iloc[0] is None
+        assert store.revoke_token_id(frame["id"].iloc[0])
+    finally:
+        store.close()
