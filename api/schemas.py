@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from gridcore.auth import Role
 from gridcore.cases import Action, CaseState, DeadlineStatus, MetricsBy, Satisfaction
@@ -153,8 +153,19 @@ def _iso_date_only(value: object) -> object:
     raise ValueError(f"{value!r} is not a date written YYYY-MM-DD")
 
 
-#: A calendar day written YYYY-MM-DD, nothing else.
-IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def _day_in_range(value: date) -> date:
+    # the city's midnight of year 1 or 9999 has no UTC instant: refuse it as input
+    if not _FIRST_DAY <= value <= _LAST_DAY:
+        raise ValueError(f"{value.isoformat()} is out of range: a day from "
+                         f"{_FIRST_DAY.isoformat()} to {_LAST_DAY.isoformat()}")
+    return value
+
+
+#: A calendar day written YYYY-MM-DD (1900-01-01 to 9998-12-31), nothing else.
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only), AfterValidator(_day_in_range)]
 
 
 class CaseCreate(BaseModel):

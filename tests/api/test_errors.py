@@ -171,3 +171,16 @@ def test_a_raw_socket_client_reads_the_413_before_its_body_is_sent(live_server):
 def test_a_small_body_still_reaches_the_route(live_server):
     r = httpx.post(live_server.url + "/v1/cases", json={})
     assert r.status_code == 401  # past the size check, stopped by the missing token
+
+
+def test_a_day_with_no_instant_is_a_422_not_a_500(client, make_token):
+    # found by the deeper fuzz: the city's midnight of 1 January 0001 has no UTC instant
+    headers = make_token("admin")
+    r = client.get("/v1/metrics/cases", headers=headers,
+                   params={"by": "period", "since": "2000-01-01", "until": "0001-01-01"})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "out of range" in r.text
+    ok = client.get("/v1/metrics/cases", headers=headers,
+                    params={"by": "period", "since": "2000-01-01", "until": "2030-01-01"})
+    assert ok.status_code == 200
