@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 
 from .._time import Clock, decode_instant, default_clock, encode_instant
-from ..errors import GridcoreError
+from ..errors import GridcoreError, InvalidValueError
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -85,7 +85,9 @@ class Tx:
 
     def execute(self, sql: str, params: Sequence | None = ()) -> Any:
         """Run one statement; return the driver's cursor (private to the package)."""
-        return self._conn.execute(self.dialect.sql(sql), tuple(params or ()))
+        params = tuple(params or ())
+        _refuse_nul(params)
+        return self._conn.execute(self.dialect.sql(sql), params)
 
     def rows(self, sql: str, params: Sequence | None = ()) -> list[dict]:
         """Run a query and return its rows as dicts."""
@@ -115,12 +117,26 @@ class Tx:
     def executemany(self, sql: str, seq: Iterable[Sequence]) -> None:
         """Run one statement for each parameter row."""
         seq = [tuple(r) for r in seq]
+        for row in seq:
+            _refuse_nul(row)
         if seq:
             self._conn.cursor().executemany(self.dialect.sql(sql), seq)
 
     def insert_id(self, sql: str, params: Sequence) -> int:
         """Run an INSERT and return the new row's ``id``."""
         return int(self.scalar(sql + " RETURNING id", params))
+
+
+def _refuse_nul(params: Sequence) -> None:
+    """Refuse text holding a NUL character, on every backend alike.
+
+    PostgreSQL cannot store one in text; SQLite can, so without this check one backend
+    would keep what the other refuses.
+    """
+    for value in params:
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidValueError(
+                f"text may not contain a NUL character (\\x00): {value[:40]!r}")
 
 
 def wkb(geoms) -> list[bytes]:

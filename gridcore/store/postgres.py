@@ -18,7 +18,7 @@ from typing import Any
 import shapely
 
 from .._time import Clock, to_utc
-from ._base import Dialect, StoreError, Tx
+from ._base import Dialect, StoreError, Tx, _refuse_nul
 from ._store import SQLStore
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -67,6 +67,7 @@ class PostgresDialect(Dialect):
         with tx._conn.cursor() as cur, cur.copy(
                 f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
+                _refuse_nul(row)
                 if geo:
                     row = list(row)
                     for i in geo:

@@ -280,3 +280,15 @@ def test_one_store_shared_by_many_threads(db):
     assert db.count_cases() == 20
     assert {c.state for c in db.list_cases()} == {CaseState.FILED}
     assert db._scalar("SELECT COUNT(*) FROM case_events") == 40
+
+
+def test_text_with_a_nul_character_is_refused_alike_on_every_backend(db):
+    # PostgreSQL cannot keep a NUL in text (the fuzzer's token name); SQLite could, so
+    # both refuse it as input and store nothing
+    from gridcore.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="NUL"):
+        db.add_case(dataclasses.replace(_report(), description="乱停放\x00"))
+    with pytest.raises(InvalidValueError, match="NUL"):
+        app.issue_token(db, role="admin", name="a\x00b")
+    assert db.count_cases() == 0 and db.tokens_frame().empty
