@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import LocatorDep, PrincipalDep, StoreDep
 from api.schemas import LocationPublic
@@ -14,11 +15,11 @@ from gridcore.errors import CoordinateError
 router = APIRouter(prefix="/v1", tags=["locate"])
 
 
-def location_public(loc, store=None) -> dict:
-    """Shape a `gridcore.locate.Location` as the stable locate answer."""
+def location_public(loc, chiefs: list[dict] | None = None) -> dict:
+    """Shape a `gridcore.locate.Location` (and its cell's chiefs) as the locate answer."""
     d = loc.to_dict()
     return {
-        "chiefs": store.chiefs_of_cell(d["cell_code"]) if store is not None else [],
+        "chiefs": chiefs or [],
         "position": {"lon": d["lon"], "lat": d["lat"], "crs": "wgs84"},
         "cell": {"code": d["cell_code"]},
         "community": {"code": d["community_code"], "name": d["community_name"]},
@@ -29,10 +30,9 @@ def location_public(loc, store=None) -> dict:
     }
 
 
-# A plain def: the chiefs of the cell are a store query, which must not block the event loop.
 @router.get("/locate", response_model=LocationPublic,
             summary="Locate a position (定位): cell, community, street, district, components")
-def locate(
+async def locate(
     locator: LocatorDep, store: StoreDep, _: PrincipalDep,
     lon: Annotated[float | None, Query(ge=-180, le=180, description="longitude in `crs`")] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90, description="latitude in `crs`")] = None,
@@ -56,8 +56,18 @@ def locate(
     if code is not None:
         if lon is not None or lat is not None:
             raise CoordinateError("give either lon/lat/crs or a component code, not both")
-        return location_public(locator.locate_component(code, district=district, k=k), store)
+        loc = locator.locate_component(code, district=district, k=k)
+        return await _answer(loc, store)
     if lon is None or lat is None or crs is None:
         raise CoordinateError("give lon, lat and crs (wgs84, gcj02 or bd09), "
                               "or a component code")
-    return location_public(locator.locate(lon, lat, crs=crs, k=k), store)
+    return await _answer(locator.locate(lon, lat, crs=crs, k=k), store)
+
+
+async def _answer(loc, store) -> dict:
+    # The locator runs here, on the event loop: its rtree (libspatialindex through ctypes)
+    # must not be queried from several threads at once (a pool thread per request
+    # crashed the worker under load). The chiefs are a store query (a network round
+    # trip on PostgreSQL), so that part goes to the thread pool.
+    chiefs = await run_in_threadpool(store.chiefs_of_cell, loc.cell_code)
+    return location_public(loc, chiefs)

@@ -58,3 +58,30 @@ def test_locate_bad_input(client, make_token, params, status, words):
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert words in r.json()["detail"]
+
+
+def test_routes_that_query_the_locator_stay_on_the_event_loop():
+    # The locator's rtree (libspatialindex through ctypes) crashed a worker when several
+    # pool threads queried it at once (bench/bench_service.py, 8 keep-alive connections):
+    # every route that takes the locator must be a coroutine, run on the one loop thread.
+    import importlib
+    import inspect
+    import pkgutil
+    import typing
+
+    import api.routes
+    from api.deps import LocatorDep
+
+    users, sync = [], []
+    for info in pkgutil.iter_modules(api.routes.__path__):
+        module = importlib.import_module(f"api.routes.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ != module.__name__:
+                continue
+            hints = typing.get_type_hints(fn, include_extras=True)
+            if any(h == LocatorDep for h in hints.values()):
+                users.append(f"{info.name}.{name}")
+                if not inspect.iscoroutinefunction(fn):
+                    sync.append(f"{info.name}.{name}")
+    assert users, "no route takes the locator"
+    assert sync == []
