@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from gridcore._time import Clock, default_clock
+from gridcore.access import Scope
 from gridcore.auth import Principal
 from gridcore.locate import Locator
 from gridcore.sample import City
@@ -238,6 +239,18 @@ async def get_principal(request: Request):
     return await run_in_threadpool(request.app.state.store.principal_for_token, token)
 
 
+async def get_scope(request: Request, principal: Annotated[Principal, Depends(get_principal)]):
+    """Return what the caller may see today (`gridcore.access.Scope`).
+
+    A chief's cells are a store query, so the scope is computed in the thread pool.
+    """
+    from gridcore import app
+
+    today = request.app.state.clock.today()
+    return await run_in_threadpool(lambda: app.scope_of(request.app.state.store, principal,
+                                                        today=today))
+
+
 async def get_locator(request: Request):
     """Return the city's locator (cells, divisions, components)."""
     holder: CityHolder = request.app.state.city
@@ -257,3 +270,4 @@ CityDep = Annotated[City, Depends(get_city)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 LocatorDep = Annotated[Locator, Depends(get_locator)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+ScopeDep = Annotated[Scope, Depends(get_scope)]

@@ -8,6 +8,7 @@ CLI translates arguments; neither composes rules of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .auth import Role
+from .access import Scope, check_subject
+from .access import scope_of as _scope_of
+from .auth import Principal, Role
 from .auth import issue_token as _issue_token
 from .cases import (
     Action,
@@ -31,7 +34,7 @@ from .cases import (
 from .cases import (
     report_case as _report_case,
 )
-from .errors import InvalidCodeError, InvalidValueError, NotFoundError, OutsideCityError
+from .errors import InvalidValueError, NotFoundError, OutsideCityError
 from .grid import GridVersion, point_to_cell
 
 if TYPE_CHECKING:
@@ -129,6 +132,13 @@ def chief_cells(store: Store, chief_id: str, *, on: dt.date | None = None) -> se
                               alley_cells=alley_cells(store, vid), on=day))
 
 
+def scope_of(store: Store, principal: Principal, *, on: dt.date | None = None,
+             today: dt.date | None = None) -> Scope:
+    """Return what ``principal`` may see on the city's day ``on`` (see `gridcore.access`)."""
+    return _scope_of(store, principal, on=on, today=today,
+                     cells_of=lambda chief_id, day: chief_cells(store, chief_id, on=day))
+
+
 def open_cases_on(store: Store, cell_codes, day: dt.date) -> list[Case]:
     """Return the cases in ``cell_codes`` that were open at the end of the city's ``day``.
 
@@ -159,8 +169,10 @@ def issue_token(store: Store, *, role: Role | str, name: str, subject: str | Non
                 expires_in: dt.timedelta | None = None) -> str:
     """Create a bearer token, store its hash and return the token (shown once).
 
-    For role ``chief`` the subject (default: the name) must be a stored chief id; for
-    role ``department`` a department code of `gridcore.cases.departments`. A token
+    The subject (default: the name) must suit the role (`gridcore.access.check_subject`:
+    a stored chief id for ``chief`` and ``volunteer``, a department code, optionally
+    with its jurisdiction ``CODE:DIVISION``, for ``department``, a street code for
+    ``street``). A token
     expires at ``expires_at``, or ``expires_in`` from the store's now (see
     `parse_duration`); by default never.
 
@@ -177,15 +189,9 @@ def issue_token(store: Store, *, role: Role | str, name: str, subject: str | Non
             raise InvalidValueError("give expires_at or expires_in, not both")
         expires_at = now + expires_in
     token, record = _issue_token(role=role, name=name, subject=subject, now=now)
-    if record.role is Role.CHIEF and record.subject not in set(store.chief_ids()):
-        known = store.chief_ids()
-        raise InvalidCodeError(
-            f"a chief token needs a chief id as subject (or name); {record.subject!r} is "
-            f"none; known chiefs: {', '.join(known) or 'none'}")
-    if record.role is Role.DEPARTMENT and record.subject not in departments().index:
-        raise InvalidCodeError(
-            f"a department token needs a department code as subject (or name); "
-            f"{record.subject!r} is none; known: {', '.join(departments().index)}")
+    checked = check_subject(record.role, record.subject, chief_ids=store.chief_ids(),
+                            department_codes=departments().index)
+    record = dataclasses.replace(record, subject=checked)
     store.add_token(record, expires_at=expires_at)
     return token
 
@@ -260,8 +266,11 @@ def report_case(store: Store, city: City, *, event_class_code: str, lon: float, 
                 description: str, reporter: str, role: Role, at: dt.datetime | None = None,
                 component_code: str | None = None, photo_ref: str | None = None,
                 idempotency_key: str | None = None, request_hash: str | None = None,
-                principal: str = "") -> Reported:
+                principal: str = "", scope: Scope | None = None) -> Reported:
     """Report a case at a WGS84 position: locate it, store it once, hint duplicates.
+
+    With the reporter's ``scope``, a position they may not report at is refused
+    (`gridcore.access.Scope.check_report_at`: a volunteer outside their chief's cells).
 
     Raises
     ------
@@ -275,6 +284,8 @@ def report_case(store: Store, city: City, *, event_class_code: str, lon: float, 
     at = at or store.clock.now_utc()
     klass = event_class(event_class_code)
     cell_code, street_code = locate_point(city, lon, lat)
+    if scope is not None:
+        scope.check_report_at(cell_code)
     case = _report_case(
         event_class=klass.code, lon=lon, lat=lat, description=description, reporter=reporter,
         role=role, at=at, cell_code=cell_code, street_code=street_code,
@@ -291,20 +302,25 @@ def report_case(store: Store, city: City, *, event_class_code: str, lon: float, 
 
 
 def step_case(store: Store, case_id: int, action: Action | str, *, actor: str, role: Role,
-              at: dt.datetime | None = None, **kwargs) -> Case:
+              at: dt.datetime | None = None, scope: Scope | None = None, **kwargs) -> Case:
     """Take one step of the loop on a stored case (see `gridcore.cases.apply_action`).
 
     The case is read, checked and written in one transaction, so two concurrent steps
-    cannot both succeed from the same state.
+    cannot both succeed from the same state. With the actor's ``scope``, a case they
+    may not see is refused before its state is looked at.
 
     Raises
     ------
     NotFoundError, TransitionError, PermissionDeniedError, InvalidCodeError
     """
     at = at or store.clock.now_utc()
-    return store.update_case(
-        case_id, lambda case: apply_action(case, action, actor=actor, role=role, at=at,
-                                           **kwargs))
+
+    def change(case: Case) -> Case:
+        if scope is not None:
+            scope.check_case(case)
+        return apply_action(case, action, actor=actor, role=role, at=at, **kwargs)
+
+    return store.update_case(case_id, change)
 
 
 # ---------------------------------------------------------------- joint tasks

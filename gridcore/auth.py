@@ -46,6 +46,8 @@ class Role(StrEnum):
     DISPATCHER = "dispatcher"  # 指挥中心: files, dispatches, closes
     DEPARTMENT = "department"  # 主管部门: handles its own cases
     CHIEF = "chief"  # 街巷长: sees their own grids
+    VOLUNTEER = "volunteer"  # 小巷管家: helps one chief; reports in and reads their alleys
+    STREET = "street"  # 街道办事处: a street office, its own street
     ADMIN = "admin"  # everything, including other chiefs' grids
 
 
@@ -62,8 +64,11 @@ def _role(value: Role | str) -> Role:
 class Principal:
     """The authenticated caller.
 
-    ``subject`` ties the token to a record: the chief's id for ``chief``, the
-    department code for ``department``; for other roles it is the name.
+    ``subject`` ties the token to a record: the chief's id for ``chief`` and for
+    ``volunteer`` (the chief helped), the department code (optionally ``CODE:DIVISION``,
+    its jurisdiction) for ``department``, the 9-digit street code for ``street``, a
+    division code (the area in charge) or the name for ``supervisor`` and ``dispatcher``.
+    What each may see and do is decided by `gridcore.access`.
     """
 
     name: str

@@ -27,6 +27,7 @@ import pandas as pd
 from gridcore._data import read_data_csv
 from gridcore._time import Clock, city_tz, default_clock, to_utc
 from gridcore.auth import Role
+from gridcore.codes import is_within
 from gridcore.errors import (
     DataFileError,
     InvalidCodeError,
@@ -39,6 +40,7 @@ __all__ = [
     "ACTION_ROLES",
     "Case",
     "CaseEvent",
+    "CaseFilter",
     "CaseState",
     "DeadlineStatus",
     "EventClass",
@@ -99,11 +101,12 @@ TRANSITIONS: dict[tuple[CaseState, Action], CaseState] = {
 #: Who may take each step. The command centre (dispatcher) files, dispatches and closes;
 #: supervisors report and check on site; a department handles only its own cases.
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
-    Action.REPORT: frozenset({Role.SUPERVISOR, Role.CHIEF, Role.DISPATCHER, Role.ADMIN}),
+    Action.REPORT: frozenset({Role.SUPERVISOR, Role.CHIEF, Role.VOLUNTEER, Role.STREET,
+                              Role.DISPATCHER, Role.ADMIN}),
     Action.FILE: frozenset({Role.DISPATCHER, Role.ADMIN}),
     Action.REJECT: frozenset({Role.DISPATCHER, Role.ADMIN}),
     Action.DISPATCH: frozenset({Role.DISPATCHER, Role.ADMIN}),
-    Action.HANDLE: frozenset({Role.DEPARTMENT, Role.ADMIN}),
+    Action.HANDLE: frozenset({Role.DEPARTMENT, Role.STREET, Role.ADMIN}),
     Action.CLOSE: frozenset({Role.SUPERVISOR, Role.DISPATCHER, Role.ADMIN}),
     Action.REWORK: frozenset({Role.SUPERVISOR, Role.DISPATCHER, Role.ADMIN}),
 }
@@ -324,6 +327,45 @@ class Case:
         return DeadlineStatus(status[0])
 
 
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases someone may see, as data a store turns into one query.
+
+    A case matches when it lies in the territory *and* is with ``department`` (when
+    given), *or* when ``reporter`` reported it. The territory is every cell when both
+    ``cells`` and ``divisions`` are None; else the listed cells and/or the cells under the
+    listed division codes. `gridcore.access` builds these; `matches` is the same rule on
+    one case (the store contract tests hold the two to each other).
+    """
+
+    cells: frozenset[str] | None = None
+    divisions: tuple[str, ...] | None = None
+    department: str | None = None
+    reporter: str | None = None
+
+    @property
+    def everything(self) -> bool:
+        """Whether every case matches."""
+        return (self.cells is None and self.divisions is None and self.department is None)
+
+    def in_territory(self, cell_code: str | None) -> bool:
+        """Whether a cell lies in the territory (a case with no cell lies in none)."""
+        if self.cells is None and self.divisions is None:
+            return True
+        if cell_code is None:
+            return False
+        return ((self.cells is not None and cell_code in self.cells)
+                or (self.divisions is not None
+                    and any(is_within(cell_code, d) for d in self.divisions)))
+
+    def matches(self, case: Case) -> bool:
+        """Whether ``case`` is one of the cases this filter lets through."""
+        if self.reporter is not None and case.reporter == self.reporter:
+            return True
+        return (self.in_territory(case.cell_code)
+                and (self.department is None or case.department == self.department))
+
+
 def _utc(t: dt.datetime, tz=None) -> dt.datetime:
     """Return ``t`` in UTC; a naive datetime is read as the city's wall-clock time."""
     if not isinstance(t, dt.datetime):
@@ -539,7 +581,8 @@ def apply_action(
             f"only 'dispatch' chooses a department; {action.value!r} keeps "
             f"{case.department!r} (a rework goes back to the same department)"
         )
-    if action is Action.HANDLE and role is Role.DEPARTMENT and actor_department != case.department:
+    if (action is Action.HANDLE and role in (Role.DEPARTMENT, Role.STREET)
+            and actor_department != case.department):
         raise PermissionDeniedError(
             f"case is with department {case.department!r}; "
             f"department {actor_department!r} may not handle it"

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 
+from .auth import Role
 from .errors import GridcoreError
 
 EXIT_PROBLEMS = 1  # the input was read and has problems (e.g. an invalid grid)
@@ -481,11 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("token", help="bearer tokens for the API")
     ts = t.add_subparsers(dest="token_command", required=True)
     tc = ts.add_parser("create", help="create a token; prints it as the last line")
-    tc.add_argument("--role", required=True,
-                    choices=["supervisor", "dispatcher", "department", "chief", "admin"])
+    tc.add_argument("--role", required=True, choices=[r.value for r in Role])
     tc.add_argument("--name", required=True)
-    tc.add_argument("--subject", help="who the token acts for: a chief's id or a department "
-                                      "code (default: the name)")
+    tc.add_argument("--subject", help="who the token acts for (default: the name): a chief's "
+                                      "id (chief; volunteer: the chief helped), a department "
+                                      "code or CODE:DIVISION (department), a 9-digit street "
+                                      "code (street), a district code (a district's "
+                                      "dispatcher), a division code (a supervisor's area)")
     tc.add_argument("--expires", metavar="DURATION",
                     help="expire after 30d, 12h or 90m (default: never)")
     tc.add_argument("--init", action="store_true",

@@ -118,6 +118,41 @@ def parent_code(code: str) -> str | None:
     return s[:-3] if len(s) > 6 else None
 
 
+def is_within(code: str, division: str) -> bool:
+    """Tell whether ``code`` is ``division`` itself or lies under it in the hierarchy.
+
+    Examples
+    --------
+    >>> is_within("110102020015001", "110102")
+    True
+    >>> is_within("110102", "110102020")
+    False
+    """
+    c, d = validate_division_code(code), validate_division_code(division)
+    return len(c) >= len(d) and c[: len(d)] == d
+
+
+def ancestor_code(code: str, level: Level | str) -> str:
+    """Return the code of the division at ``level`` that holds ``code``.
+
+    Raises
+    ------
+    InvalidCodeError
+        ``code`` is above ``level`` (a district has no street).
+
+    Examples
+    --------
+    >>> ancestor_code("110102020015001", "street")
+    '110102020'
+    """
+    s, want = validate_division_code(code), Level.parse(level)
+    n = CODE_LENGTH[want]
+    if len(s) < n:
+        raise InvalidCodeError(f"code {s!r} is a {division_level(s).value} code; it has no "
+                               f"{want.value} above it")
+    return s[:n]
+
+
 def parse_cell_code(code: str) -> CellCode:
     """Split a 15-digit cell code into its district, street, community and sequence.
 

@@ -14,8 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import CityDep, PrincipalDep, SettingsDep, StoreDep
+from api.deps import CityDep, ScopeDep, SettingsDep, StoreDep
 from api.schemas import AlertPublic
+from gridcore.access import Permission, Scope, authorize
 from gridcore.codes import validate_cell_code
 from gridcore.errors import InvalidValueError
 from gridcore.maps import Basemap
@@ -36,6 +37,15 @@ def _parse_when(text: str | None, name: str) -> datetime | None:
             f"{name}={text!r} is not an ISO 8601 date or date-time") from None
 
 
+def _visible_alerts(store, scope: Scope, *, limit: int, offset: int = 0, **filters) -> list:
+    """Return the stored alerts the caller may see (`gridcore.access`: in their territory)."""
+    authorize(scope.principal, Permission.READ_ALERTS)
+    if scope.everywhere:
+        return store.heat_alerts(limit=limit, offset=offset, **filters)
+    rows = scope.alerts(store.heat_alerts(limit=10**9, **filters))
+    return rows[offset:offset + limit]
+
+
 @router.get(
     "/alerts",
     response_model=list[AlertPublic],
@@ -43,7 +53,7 @@ def _parse_when(text: str | None, name: str) -> datetime | None:
 )
 def list_alerts(
     store: StoreDep,
-    _: PrincipalDep,
+    scope: ScopeDep,
     start: Annotated[
         str | None,
         Query(
@@ -68,11 +78,12 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,  # beyond SQLite's int: a 500
 ) -> list[dict]:
-    """Return the stored alerts: cell(s), window, count against baseline, z, p, q, why."""
+    """Return the stored alerts the caller may see: cells, window, count, z, p, q, why."""
     start, end = _parse_when(start, "start"), _parse_when(end, "end")
     if cell_code is not None:
         cell_code = validate_cell_code(cell_code)
-    return store.heat_alerts(
+    return _visible_alerts(
+        store, scope,
         start=start.isoformat() if start else None,
         end=end.isoformat() if end else None,
         cell_code=cell_code,
@@ -91,7 +102,7 @@ def alerts_map_page(
     store: StoreDep,
     city: CityDep,
     settings: SettingsDep,
-    _: PrincipalDep,
+    scope: ScopeDep,
     basemap: Annotated[Basemap | None, Query(description="osm or gaode")] = None,
     dataset: Annotated[str | None, Query(description="only this data set")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -100,7 +111,7 @@ def alerts_map_page(
     from gridcore.heatmap import Alert
     from gridcore.maps import alerts_map, localise_html
 
-    rows = store.heat_alerts(dataset=dataset, limit=limit)
+    rows = _visible_alerts(store, scope, dataset=dataset, limit=limit)
     alerts = [Alert.from_dict(r) for r in rows]
     b = basemap or Basemap.parse(settings.basemap)
     m = alerts_map(alerts, city.cells, basemap=b, title=f"热力图报警（{len(alerts)} 条）")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
-from api.deps import CityDep, ClockDep, PrincipalDep, StoreDep
+from api.deps import CityDep, ClockDep, PrincipalDep, ScopeDep, StoreDep
 from api.schemas import (
     CaseActionCreate,
     CaseCreate,
@@ -30,8 +30,8 @@ from api.schemas import (
 )
 from gridcore import app
 from gridcore._time import city_day_bounds
+from gridcore.access import Permission, authorize
 from gridcore.app import DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H
-from gridcore.auth import Principal, Role, require_role
 from gridcore.cases import (
     ACTION_ROLES,
     OPEN_STATES,
@@ -48,7 +48,6 @@ from gridcore.cases import (
     find_duplicates,
 )
 from gridcore.crs import to_wgs84, validate_lonlat
-from gridcore.errors import PermissionDeniedError
 
 router = APIRouter(prefix="/v1", tags=["cases 案卷"])
 
@@ -95,22 +94,6 @@ def case_to_public(case: Case, now: dt.datetime) -> CasePublic:
     )
 
 
-def _chief_cells(store, principal: Principal, on: dt.date) -> set[str]:
-    return app.chief_cells(store, principal.subject, on=on)
-
-
-def _check_can_read(store, principal: Principal, case: Case, today: dt.date) -> None:
-    """Chiefs read cases in their own cells; departments the cases sent to them."""
-    if principal.role is Role.CHIEF:
-        if case.cell_code not in _chief_cells(store, principal, today):
-            raise PermissionDeniedError(
-                f"case {case.id} lies in cell {case.cell_code}, which is not among the "
-                "cells assigned to you")
-    elif principal.role is Role.DEPARTMENT and case.department != principal.subject:
-        raise PermissionDeniedError(
-            f"case {case.id} is not with your department {principal.subject!r}")
-
-
 def _request_hash(body: CaseCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -128,7 +111,7 @@ def create_case(
     body: CaseCreate,
     store: StoreDep,
     city: CityDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
     response: Response,
     idempotency_key: Annotated[
@@ -138,7 +121,8 @@ def create_case(
     ] = None,
 ) -> CaseCreated:
     """Report a problem at a position; the case starts in state ``reported``."""
-    require_role(principal, *ACTION_ROLES[Action.REPORT])
+    principal = scope.principal
+    authorize(principal, Permission.REPORT_CASE)
     klass = event_class(body.event_class)
     lon, lat = to_wgs84([body.lon], [body.lat], crs=body.crs)
     validate_lonlat(lon, lat)
@@ -148,7 +132,7 @@ def create_case(
         description=body.description, reporter=principal.name, role=principal.role, at=now,
         component_code=body.component_code, photo_ref=body.photo_ref,
         idempotency_key=idempotency_key, request_hash=_request_hash(body),
-        principal=f"{principal.role.value}:{principal.subject}",
+        principal=f"{principal.role.value}:{principal.subject}", scope=scope,
     )
     if not done.created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -160,9 +144,8 @@ def create_case(
 @router.get("/cases", response_model=list[CasePublic], summary="List cases (案卷列表)")
 def list_cases(
     store: StoreDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
-    today: TodayDep,
     state: Annotated[list[CaseState] | None, Query(description="Only these states.")] = None,
     open_only: Annotated[bool, Query(description="Only open cases (未结案).")] = False,
     street_code: Annotated[str | None, Query(pattern=r"^[0-9]{9}$",
@@ -174,22 +157,15 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9, description="Rows to skip.")] = 0,
 ) -> list[CasePublic]:
-    """List cases, newest first. Chiefs see their cells, departments their cases."""
+    """List the cases the caller may see (`gridcore.access`), newest first."""
+    authorize(scope.principal, Permission.READ_CASES)
     states = set(state) if state else None
     if open_only:
         states = (states or set(CaseState)) & OPEN_STATES
-    cell_codes = [cell_code] if cell_code else None
-    if principal.role is Role.CHIEF:
-        mine = _chief_cells(store, principal, today)
-        cell_codes = sorted(mine if cell_codes is None else mine & set(cell_codes))
-    if principal.role is Role.DEPARTMENT:
-        if department not in (None, principal.subject):
-            raise PermissionDeniedError(
-                f"department {principal.subject!r} may list only its own cases")
-        department = principal.subject
     cases = store.list_cases(
-        states=sorted(states) if states is not None else None, cell_codes=cell_codes,
-        street_code=street_code, department=department, limit=limit, offset=offset)
+        states=sorted(states) if states is not None else None,
+        cell_codes=[cell_code] if cell_code else None, street_code=street_code,
+        department=department, limit=limit, offset=offset, visible=scope.case_filter())
     return [case_to_public(c, now) for c in cases]
 
 
@@ -197,14 +173,12 @@ def list_cases(
 def get_case(
     case_id: Annotated[int, Path(ge=1, le=2**62, description="Case id.")],
     store: StoreDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
-    today: TodayDep,
 ) -> CasePublic:
     """Read a case with its deadline status and audit trail."""
-    case = store.get_case(case_id)
-    _check_can_read(store, principal, case, today)
-    return case_to_public(case, now)
+    authorize(scope.principal, Permission.READ_CASES)
+    return case_to_public(scope.check_case(store.get_case(case_id)), now)
 
 
 @router.get("/cases/{case_id}/duplicates", response_model=list[int],
@@ -212,21 +186,27 @@ def get_case(
 def case_duplicates(
     case_id: Annotated[int, Path(ge=1, le=2**62, description="Case id.")],
     store: StoreDep,
-    principal: PrincipalDep,
-    today: TodayDep,
+    scope: ScopeDep,
     radius_m: Annotated[float, Query(gt=0, le=5000, description="Radius, metres.")] = (
         DUPLICATE_RADIUS_M),
     window_hours: Annotated[float, Query(gt=0, le=24 * 90, description="Window, hours.")] = (
         DUPLICATE_WINDOW_H),
 ) -> list[int]:
-    """Open cases of the same class near this one in space and time, nearest first."""
-    case = store.get_case(case_id)
-    _check_can_read(store, principal, case, today)
+    """Open cases of the same class near this one in space and time, nearest first.
+
+    Only cases the caller may see are listed.
+    """
+    authorize(scope.principal, Permission.READ_CASES)
+    case = scope.check_case(store.get_case(case_id))
     frame = store.open_cases_frame(event_class=case.event_class)
     frame = frame[frame["id"] != case.id].reset_index(drop=True)
     pos = find_duplicates(case.lon, case.lat, case.event_class, case.reported_at, frame,
                           radius_m=radius_m, window_hours=window_hours)
-    return [int(i) for i in frame["id"].to_numpy()[pos]]
+    near = [int(i) for i in frame["id"].to_numpy()[pos]]
+    if not near or scope.case_filter().everything:
+        return near
+    seen = {c.id for c in store.list_cases(ids=near, visible=scope.case_filter())}
+    return [i for i in near if i in seen]
 
 
 @router.post("/cases/{case_id}/followups", response_model=FollowUpPublic,
@@ -235,11 +215,12 @@ def add_followup(
     case_id: Annotated[int, Path(ge=1, le=2**62, description="Case id.")],
     body: FollowUpCreate,
     store: StoreDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
 ) -> FollowUpPublic:
     """Record the reporter's answer at the 12345 follow-up call."""
-    require_role(principal, Role.DISPATCHER, Role.ADMIN)
+    authorize(scope.principal, Permission.FOLLOW_UP)
+    scope.check_case(store.get_case(case_id))
     fu = FollowUp(case_id=case_id, at=now, responded=body.responded, resolved=body.resolved,
                   satisfaction=body.satisfaction, note=body.note)
     fid = store.add_followup(fu)
@@ -266,15 +247,17 @@ def _step_route(action: Action):
     def step(
         case_id: Annotated[int, Path(ge=1, le=2**62, description="Case id.")],
         store: StoreDep,
-        principal: PrincipalDep,
+        scope: ScopeDep,
         now: NowDep,
         body: CaseActionCreate | None = None,
     ) -> CasePublic:
         body = body or CaseActionCreate()
+        principal = scope.principal
+        authorize(principal, action)
         case = app.step_case(
             store, case_id, action, actor=principal.name, role=principal.role, at=now,
-            note=body.note, department=body.department,
-            actor_department=principal.subject if principal.role is Role.DEPARTMENT else None,
+            note=body.note, department=body.department, scope=scope,
+            actor_department=scope.actor_department(),
         )
         return case_to_public(case, now)
 
@@ -301,7 +284,7 @@ def _nan_to_none(x: float) -> float | None:
             summary="Case measures (结案率, 按期结案率, 返工率, 响应率/解决率/满意率)")
 def metrics(
     store: StoreDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
     clock: ClockDep,
     by: Annotated[MetricsBy, Query(description="Group by street, department or period.")] = (
@@ -316,15 +299,18 @@ def metrics(
 ) -> CaseMetricsPublic:
     """Measure the loop and the 12345 three rates per street, department or period.
 
+    Over the cases the caller may see (`gridcore.access`).
+
     Days, months and the ``since``/``until`` days are the city's: they start at its
     midnight (00:00 Beijing time is 16:00 UTC the day before), not UTC's.
     """
-    require_role(principal, Role.SUPERVISOR, Role.DISPATCHER, Role.ADMIN)
+    authorize(scope.principal, Permission.READ_METRICS)
 
     def _start(d: dt.date | None) -> dt.datetime | None:
         return None if d is None else city_day_bounds(d, clock.tz)[0]
 
-    frame = store.cases_frame(reported_since=_start(since), reported_before=_start(until))
+    frame = store.cases_frame(reported_since=_start(since), reported_before=_start(until),
+                              visible=scope.case_filter())
     table = case_metrics(frame, store.followups_frame(), by=by, now=now, freq=freq,
                          clock=clock)
     rows = [
@@ -341,6 +327,7 @@ def metrics(
             summary="Event classes (事件类别) and their time limits")
 def list_event_classes(principal: PrincipalDep) -> list[EventClassPublic]:
     """List the legacy event classes: code, names, time limit, default department."""
+    authorize(principal, Permission.READ_REFERENCE)
     rows = event_classes().reset_index(drop=True).to_dict(orient="records")
     return [EventClassPublic(**r) for r in rows]
 
@@ -349,5 +336,6 @@ def list_event_classes(principal: PrincipalDep) -> list[EventClassPublic]:
             summary="Departments in charge (主管部门)")
 def list_departments(principal: PrincipalDep) -> list[DepartmentPublic]:
     """Department codes cases are dispatched to."""
+    authorize(principal, Permission.READ_REFERENCE)
     return [DepartmentPublic(**r)
             for r in departments().reset_index(drop=True).to_dict(orient="records")]

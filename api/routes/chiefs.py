@@ -1,7 +1,8 @@
 """Street-and-alley chiefs (街巷长): who they are, and their own grids.
 
-A chief reads only their own view (403 for another chief's); dispatchers, supervisors
-and admins read any chief's.
+Who reads which chief is `gridcore.access`'s: a chief and their volunteers (小巷管家)
+their own, a street office the chiefs of its street, the command centre and admins
+any; only chiefs, dispatchers and admins read past days.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shapely.geometry
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 
-from api.deps import CityDep, PrincipalDep, StoreDep
+from api.deps import CityDep, PrincipalDep, ScopeDep, StoreDep
 from api.routes.cases import NowDep, TodayDep
 from api.schemas import (
     AssignmentCreate,
@@ -25,7 +26,8 @@ from api.schemas import (
     IsoDate,
 )
 from gridcore import app
-from gridcore.auth import Principal, Role, require_role
+from gridcore.access import Permission, authorize
+from gridcore.auth import Principal, Role
 from gridcore.cases import event_class
 from gridcore.chiefs import assignments_on
 from gridcore.errors import PermissionDeniedError
@@ -33,17 +35,16 @@ from gridcore.maps import Basemap, geometry_to_basemap
 
 router = APIRouter(prefix="/v1", tags=["chiefs 街巷长"])
 
-_READERS = (Role.CHIEF, Role.SUPERVISOR, Role.DISPATCHER, Role.ADMIN)
 ChiefId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
                               description="Chief id.")]
 
 
-def _check_may_read(principal: Principal, chief_id: str) -> None:
-    require_role(principal, *_READERS)
-    if principal.role is Role.CHIEF and principal.subject != chief_id:
-        raise PermissionDeniedError(
-            f"a chief reads only their own grids; you are chief {principal.subject!r}, "
-            f"not {chief_id!r}")
+def _scope_for_view(store, principal: Principal, chief_id: str, on: dt.date | None,
+                    today: dt.date):
+    """Check the caller may read ``chief_id``'s view on ``on``; return that day's scope."""
+    scope = app.scope_of(store, principal, on=on, today=today)
+    scope.check_chief(store, chief_id, on=scope.on)
+    return scope
 
 
 def chief_view(store, chief_id: str, *, on: dt.date, now: dt.datetime) -> ChiefView:
@@ -73,12 +74,13 @@ def chief_view(store, chief_id: str, *, on: dt.date, now: dt.datetime) -> ChiefV
 
 
 @router.get("/chiefs", response_model=list[ChiefPublic], summary="List chiefs (街巷长)")
-def list_chiefs(store: StoreDep, principal: PrincipalDep) -> list[ChiefPublic]:
-    """Every chief; a chief sees only themself."""
-    require_role(principal, *_READERS)
+def list_chiefs(store: StoreDep, scope: ScopeDep) -> list[ChiefPublic]:
+    """List the chiefs the caller may see: a chief (or volunteer) their own."""
+    authorize(scope.principal, Permission.READ_CHIEFS)
     chiefs = store.load_roster().chiefs
-    if principal.role is Role.CHIEF:
-        chiefs = chiefs[chiefs["id"] == principal.subject]
+    mine = scope.chief_ids(store)
+    if mine is not None:
+        chiefs = chiefs[chiefs["id"].isin(sorted(mine))]
     return [ChiefPublic(**r) for r in chiefs.to_dict(orient="records")]
 
 
@@ -93,9 +95,13 @@ def my_view(
                                                     "(YYYY-MM-DD); default the city's "
                                                     "today.")] = None,
 ) -> ChiefView:
-    """Show the calling chief's streets and alleys, cells and open cases."""
-    require_role(principal, Role.CHIEF)
-    return chief_view(store, principal.subject, on=on or today, now=now)
+    """Show the calling chief's (a volunteer: their chief's) alleys, cells and open cases."""
+    if principal.role not in (Role.CHIEF, Role.VOLUNTEER):
+        raise PermissionDeniedError(
+            f"'me' is a chief's (or a volunteer's) view; role {principal.role.value!r} "
+            "asks for /v1/chiefs/{chief_id}/view")
+    scope = _scope_for_view(store, principal, principal.subject, on, today)
+    return chief_view(store, principal.subject, on=scope.on, now=now)
 
 
 @router.get("/chiefs/{chief_id}/view", response_model=ChiefView,
@@ -112,8 +118,8 @@ def view(
                                                     "today.")] = None,
 ) -> ChiefView:
     """Show a chief's streets and alleys, the cells they cross, and the open cases there."""
-    _check_may_read(principal, chief_id)
-    return chief_view(store, chief_id, on=on or today, now=now)
+    scope = _scope_for_view(store, principal, chief_id, on, today)
+    return chief_view(store, chief_id, on=scope.on, now=now)
 
 
 @router.get("/chiefs/{chief_id}/view.geojson",
@@ -138,8 +144,8 @@ def view_geojson(
     (``kind`` = ``component``) and the open cases in them (``kind`` = ``case``, with
     ``deadline_status`` green/yellow/red).
     """
-    _check_may_read(principal, chief_id)
-    v = chief_view(store, chief_id, on=on or today, now=now)
+    scope = _scope_for_view(store, principal, chief_id, on, today)
+    v = chief_view(store, chief_id, on=scope.on, now=now)
     cells = city.cells[city.cells["code"].isin(v.cells)]
     features = [
         {"type": "Feature", "geometry": shapely.geometry.mapping(geom),
@@ -179,6 +185,6 @@ def add_assignment(
     principal: PrincipalDep,
 ) -> AssignmentCreate:
     """From ``valid_from`` on, the alley is this chief's (a handover is a new row)."""
-    require_role(principal, Role.ADMIN)
+    authorize(principal, Permission.ASSIGN_CHIEF)
     app.assign_chief(store, chief_id, body.alley, body.valid_from)
     return body

@@ -4,12 +4,12 @@ Thin: each route validates with the schemas, calls gridcore.disputes and the sto
 assembles the answer. Errors are gridcore exceptions, answered by api/errors.py as
 problem+json.
 
-Who sees what: admin and dispatcher (指挥中心) see every joint task; a caller whose token
-subject is a division code (a street office, 110102020; a district, 110102) and a chief
-(街巷长, through the streets of their assigned cells) see the tasks they are party to:
-the parties on their branch of the hierarchy (a street sees its district's district-level
-tasks, a district its streets' street-level tasks). A department sees the tasks that
-called it (报到), a supervisor those they opened.
+Who sees and does what is `gridcore.access`'s: admin and the city's dispatcher (指挥中心)
+see every joint task; a district command centre, a street office and a chief (街巷长,
+through the streets of their assigned cells) read the tasks with a party on their branch
+of the hierarchy (a street reads its district's district-level tasks) and act only for
+their own side (a party equal to or inside their district or street). A department sees
+the tasks that called it (报到), a supervisor those they opened or joined.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from shapely.geometry import mapping
 
-from api.deps import CityDep, ClockDep, PrincipalDep, StoreDep
+from api.deps import CityDep, ClockDep, PrincipalDep, ScopeDep, StoreDep
 from api.schemas import (
     DisputeActAs,
     DisputeAgreementCreate,
@@ -42,6 +42,9 @@ from api.schemas import (
     DisputeScreenPublic,
 )
 from gridcore import app
+from gridcore.access import Permission, Scope, authorize
+from gridcore.auth import Role
+from gridcore.codes import is_within
 from gridcore.crs import transform_geometry
 from gridcore.disputes import (
     DisputeScreener,
@@ -55,11 +58,9 @@ from gridcore.errors import InvalidCodeError, PermissionDeniedError, TransitionE
 
 router = APIRouter(prefix="/v1/disputes", tags=["disputes 跨区吹哨"])
 
-_ALL = "all"
 # how long an open joint task catches the same incident reported again (idempotent opening)
 JOIN_WINDOW = dt.timedelta(days=3)
 JOIN_MIN_OVERLAP = 0.8
-_OPENERS = {"supervisor", "dispatcher", "chief", "admin"}
 _ID = Annotated[str, Path(pattern=r"^jt-[0-9a-f]{16}$", description="Joint task id.")]
 
 
@@ -106,71 +107,8 @@ def _screen(body: DisputeScreenCreate, city: Any, store: Any, today: dt.date) ->
     )
 
 
-def _role(principal: Any) -> str:
-    return str(getattr(principal.role, "value", principal.role))
-
-
-def _is_division_code(code: str) -> bool:
-    return code.isdigit() and len(code) in (6, 9, 12)
-
-
-def _scope(store: Any, principal: Any, now: dt.datetime) -> set[str] | str:
-    """Division codes the caller acts for, or ``_ALL``."""
-    role, subject = _role(principal), str(principal.subject)
-    if role in ("admin", "dispatcher"):
-        return _ALL
-    if _is_division_code(subject):
-        return {subject}
-    if role == "chief":
-        cells = app.chief_cells(store, subject, on=store.clock.local(now).date())
-        return {str(c)[:9] for c in cells}
-    return set()
-
-
 def _same_branch(a: str, b: str) -> bool:
-    return a.startswith(b) or b.startswith(a)
-
-
-def _check_can_read(store: Any, principal: Any, task: JointTask, now: dt.datetime) -> None:
-    scope = _scope(store, principal, now)
-    if scope == _ALL:
-        return
-    if any(_same_branch(s, p) for s in scope for p in task.party_codes):
-        return
-    if _role(principal) == "department" and any(
-        d.code == principal.subject for d in task.departments
-    ):
-        return
-    if task.opened_by == principal.name and _role(principal) == "supervisor":
-        return
-    raise PermissionDeniedError(
-        f"joint task {task.id} is between {', '.join(task.party_codes)}; you are not party to it"
-    )
-
-
-def _acting_party(
-    store: Any, principal: Any, task: JointTask, body: DisputeActAs, now: dt.datetime
-) -> str:
-    """Return the party the caller acts for: the one asked for, if the caller may."""
-    scope = _scope(store, principal, now)
-    if body.party_code is not None:
-        party = body.party_code
-        task.party(party)  # a non-party: PermissionDeniedError naming the parties
-        if scope == _ALL or any(_same_branch(s, party) for s in scope):
-            return party
-        raise PermissionDeniedError(f"you may not act for {party}")
-    if scope == _ALL:
-        raise PermissionDeniedError(
-            "say which party you act for: party_code, one of " + ", ".join(task.party_codes)
-        )
-    mine = [p for p in task.party_codes if any(_same_branch(s, p) for s in scope)]
-    if len(mine) != 1:
-        raise PermissionDeniedError(
-            f"you are not party to joint task {task.id}"
-            if not mine
-            else "you are on the branch of several parties: say which with party_code"
-        )
-    return mine[0]
+    return is_within(a, b) or is_within(b, a)
 
 
 def _line_geojson(line: Any) -> dict[str, Any]:
@@ -241,7 +179,7 @@ def task_to_public(task: JointTask, now: dt.datetime) -> DisputePublic:
 
 def _act(
     store: Any,
-    principal: Any,
+    scope: Scope,
     now: dt.datetime,
     task_id: str,
     body: DisputeActAs,
@@ -250,8 +188,7 @@ def _act(
     """Load, check the caller, apply one step and store it, all in one transaction."""
 
     def change(task: JointTask) -> None:
-        _check_can_read(store, principal, task, now)
-        step(task, _acting_party(store, principal, task, body, now))
+        step(task, scope.acting_party(task, body.party_code))
 
     return task_to_public(app.change_joint_task(store, task_id, change), now)
 
@@ -269,6 +206,7 @@ def screen(
     today: TodayDep,
 ) -> DisputeScreenPublic:
     """Every side the incident touches and its share; opens nothing."""
+    authorize(principal, Permission.SCREEN_DISPUTE)
     s = _screen(body, city, store, today)
     return DisputeScreenPublic(
         joint=s.joint,
@@ -295,7 +233,7 @@ def open_dispute(
     body: DisputeCreate,
     store: StoreDep,
     city: CityDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
     today: TodayDep,
     response: Response,
@@ -305,17 +243,13 @@ def open_dispute(
     A street office (a chief's token) opening it is the receiving side (接诉方) unless the
     body names another party; it may open only what touches its own side.
     """
-    if _role(principal) not in _OPENERS:
-        raise PermissionDeniedError(
-            f"role {_role(principal)!r} may not open joint tasks; allowed: "
-            + ", ".join(sorted(_OPENERS))
-        )
+    principal = scope.principal
+    authorize(principal, Permission.OPEN_JOINT_TASK)
     s = _screen(body, city, store, today)
     receiving = body.receiving_code
-    scope = _scope(store, principal, now)
-    if scope != _ALL and _role(principal) == "chief" and s.joint:
+    if principal.role in (Role.CHIEF, Role.STREET) and s.joint:
         # a street office opens what touches its own side, and is the receiving side
-        mine = [c for c in s.codes if any(_same_branch(c, m) for m in scope)]
+        mine = [c for c in s.codes if any(_same_branch(c, m) for m in scope.streets())]
         if not mine:
             raise PermissionDeniedError(
                 f"the incident lies in {', '.join(s.codes)}; a street office opens joint "
@@ -355,17 +289,15 @@ def open_from_case(
     body: DisputeFromCaseCreate,
     store: StoreDep,
     city: CityDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
     today: TodayDep,
     response: Response,
 ) -> DisputeOpened:
     """Screen a reported case's position; if it is joint, open (or join) its joint task."""
-    if _role(principal) not in _OPENERS - {"supervisor"}:
-        raise PermissionDeniedError(
-            "only a dispatcher, a chief or an admin turns a case into a joint task"
-        )
-    case = store.get_case(case_id)
+    principal = scope.principal
+    authorize(principal, Permission.CASE_TO_JOINT_TASK)
+    case = scope.check_case(store.get_case(case_id))
     screen_body = DisputeScreenCreate(
         geometry={"type": "Point", "coordinates": [case.lon, case.lat]},
         crs="wgs84",
@@ -396,7 +328,7 @@ def open_from_case(
 @router.get("/tasks", response_model=list[DisputePublic], summary="List joint tasks (联合任务列表)")
 def list_disputes(
     store: StoreDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
     district: Annotated[
         str | None, Query(pattern=r"^[0-9]{6}$", description="Party on this district's branch.")
@@ -412,17 +344,15 @@ def list_disputes(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> list[DisputePublic]:
     """Joint tasks the caller may see, newest first."""
-    scope = _scope(store, principal, now)
+    authorize(scope.principal, Permission.READ_JOINT_TASKS)
     wanted = [c for c in (district, street) if c]
     kw: dict[str, Any] = dict(status=status_, level=level.value if level else None)
-    if scope == _ALL:
+    kw.update(scope.joint_task_filter())
+    codes = kw.pop("party_codes", None)
+    if codes is None:
         codes = wanted or None
-    else:
-        codes = [c for c in scope if not wanted or all(_same_branch(c, w) for w in wanted)]
-        if _role(principal) == "department" and not scope:
-            kw["department"], codes = principal.subject, None
-        elif _role(principal) == "supervisor" and not scope:
-            kw["opened_by"], codes = principal.name, None
+    elif wanted:
+        codes = [c for c in codes if all(_same_branch(c, w) for w in wanted)]
     tasks = store.list_disputes(party_codes=codes, limit=limit, offset=offset, **kw)
     if wanted and codes is None:
         tasks = [
@@ -434,6 +364,7 @@ def list_disputes(
 @router.get("/overrides", summary="Responsibility overrides (责任协议)")
 def list_overrides(store: StoreDep, principal: PrincipalDep) -> list[dict[str, Any]]:
     """Every stored agreement that gives an area to one side."""
+    authorize(principal, Permission.READ_OVERRIDES)
     return [
         dict(
             id=o.id,
@@ -459,8 +390,7 @@ def create_override(
     body: DisputeOverrideCreate, store: StoreDep, city: CityDep, principal: PrincipalDep
 ) -> dict[str, str]:
     """Store an agreement; it applies to screenings from valid_from on."""
-    if _role(principal) != "admin":
-        raise PermissionDeniedError("only an admin records responsibility overrides")
+    authorize(principal, Permission.RECORD_OVERRIDE)
     geom = transform_geometry(geojson_to_geometry(body.geometry.model_dump()), src=body.crs.value)
     o = Override(
         id=body.id,
@@ -494,6 +424,7 @@ def border_of(
     ],
 ) -> dict[str, Any]:
     """Return the border the given divisions share, as a GeoJSON Feature (WGS84)."""
+    authorize(principal, Permission.SCREEN_DISPUTE)
     code_list = codes.split(",")
     level = {6: "district", 9: "street", 12: "community"}.get(len(code_list[0]))
     if level is None or any(len(c) != len(code_list[0]) for c in code_list):
@@ -508,21 +439,20 @@ def border_of(
 
 @router.get("/tasks/{task_id}", response_model=DisputePublic, summary="Read a joint task")
 def read_dispute(
-    task_id: _ID, store: StoreDep, principal: PrincipalDep, now: NowDep
+    task_id: _ID, store: StoreDep, scope: ScopeDep, now: NowDep
 ) -> DisputePublic:
     """One joint task, with its whole history."""
-    task = store.get_dispute(task_id)
-    _check_can_read(store, principal, task, now)
-    return task_to_public(task, now)
+    authorize(scope.principal, Permission.READ_JOINT_TASKS)
+    return task_to_public(scope.check_task(store.get_dispute(task_id)), now)
 
 
 @router.get("/tasks/{task_id}/border", summary="The parties' shared border, GeoJSON")
 def task_border(
-    task_id: _ID, store: StoreDep, city: CityDep, principal: PrincipalDep, now: NowDep
+    task_id: _ID, store: StoreDep, city: CityDep, scope: ScopeDep, now: NowDep
 ) -> dict[str, Any]:
     """Return the border the task's parties share, as a GeoJSON Feature (WGS84)."""
-    task = store.get_dispute(task_id)
-    _check_can_read(store, principal, task, now)
+    authorize(scope.principal, Permission.READ_JOINT_TASKS)
+    task = scope.check_task(store.get_dispute(task_id))
     line = _screener(city, store, task.level.value).shared_border(list(task.party_codes))
     return {
         "type": "Feature",
@@ -533,16 +463,16 @@ def task_border(
 
 @router.post("/tasks/{task_id}/check-in", response_model=DisputePublic, summary="Check in (接哨)")
 def check_in(
-    task_id: _ID, body: DisputeCheckInCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
+    task_id: _ID, body: DisputeCheckInCreate, store: StoreDep, scope: ScopeDep, now: NowDep
 ) -> DisputePublic:
     """Check a side in: it acknowledges the whistle and joins the work."""
     return _act(
         store,
-        principal,
+        scope,
         now,
         task_id,
         body,
-        lambda t, p: t.check_in(p, actor=principal.name, at=now),
+        lambda t, p: t.check_in(p, actor=scope.principal.name, at=now),
     )
 
 
@@ -555,7 +485,7 @@ def call_department(
     task_id: _ID,
     body: DisputeDepartmentCreate,
     store: StoreDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
 ) -> DisputePublic:
     """Call a department on behalf of a side; it must then report (报到)."""
@@ -569,11 +499,12 @@ def call_department(
     name = body.department_name or str(table.loc[body.department_code, "name"])
     return _act(
         store,
-        principal,
+        scope,
         now,
         task_id,
         body,
-        lambda t, p: t.call_department(p, body.department_code, name, actor=principal.name, at=now),
+        lambda t, p: t.call_department(p, body.department_code, name,
+                                       actor=scope.principal.name, at=now),
     )
 
 
@@ -586,19 +517,18 @@ def department_report(
     task_id: _ID,
     department_code: Annotated[str, Path(min_length=1, max_length=40)],
     store: StoreDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
 ) -> DisputePublic:
     """Report a called department in (its own token, or an admin/dispatcher)."""
-    role = _role(principal)
-    if not (
-        role in ("admin", "dispatcher")
-        or (role == "department" and principal.subject == department_code)
-    ):
+    authorize(scope.principal, Permission.REPORT_DEPARTMENT_IN)
+    if scope.role is Role.DEPARTMENT and scope.department != department_code:
         raise PermissionDeniedError(f"only department {department_code} reports itself in")
 
     def change(task: JointTask) -> None:
-        task.department_report(department_code, actor=principal.name, at=now)
+        if scope.role is not Role.DEPARTMENT:
+            scope.check_task(task)  # a district desk reports in for its own tasks only
+        task.department_report(department_code, actor=scope.principal.name, at=now)
 
     return task_to_public(app.change_joint_task(store, task_id, change), now)
 
@@ -609,12 +539,12 @@ def department_report(
     summary="Hold a joint meeting (联席会议)",
 )
 def hold_meeting(
-    task_id: _ID, body: DisputeMeetingCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
+    task_id: _ID, body: DisputeMeetingCreate, store: StoreDep, scope: ScopeDep, now: NowDep
 ) -> DisputePublic:
     """Record a joint meeting: time, place, attendees, notes."""
     return _act(
         store,
-        principal,
+        scope,
         now,
         task_id,
         body,
@@ -624,7 +554,7 @@ def hold_meeting(
             place=body.place,
             attendees=body.attendees,
             notes=body.notes,
-            actor=principal.name,
+            actor=scope.principal.name,
             at=now,
         ),
     )
@@ -639,13 +569,13 @@ def agree(
     task_id: _ID,
     body: DisputeAgreementCreate,
     store: StoreDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     now: NowDep,
 ) -> DisputePublic:
     """Record who does what and the one shared deadline (by the lead)."""
     return _act(
         store,
-        principal,
+        scope,
         now,
         task_id,
         body,
@@ -653,7 +583,7 @@ def agree(
             p,
             division_of_labour=body.division_of_labour,
             deadline=body.deadline,
-            actor=principal.name,
+            actor=scope.principal.name,
             at=now,
         ),
     )
@@ -665,16 +595,17 @@ def agree(
     summary="Report on a side's part (反馈)",
 )
 def report(
-    task_id: _ID, body: DisputeReportCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
+    task_id: _ID, body: DisputeReportCreate, store: StoreDep, scope: ScopeDep, now: NowDep
 ) -> DisputePublic:
     """Report a side's progress; done=true when its part is finished."""
     return _act(
         store,
-        principal,
+        scope,
         now,
         task_id,
         body,
-        lambda t, p: t.report(p, text=body.text, done=body.done, actor=principal.name, at=now),
+        lambda t, p: t.report(p, text=body.text, done=body.done,
+                              actor=scope.principal.name, at=now),
     )
 
 
@@ -682,14 +613,14 @@ def report(
     "/tasks/{task_id}/close", response_model=DisputePublic, summary="Close jointly (联合办结)"
 )
 def close(
-    task_id: _ID, body: DisputeCloseCreate, store: StoreDep, principal: PrincipalDep, now: NowDep
+    task_id: _ID, body: DisputeCloseCreate, store: StoreDep, scope: ScopeDep, now: NowDep
 ) -> DisputePublic:
     """Close the task jointly (the lead, once every side has reported done)."""
     return _act(
         store,
-        principal,
+        scope,
         now,
         task_id,
         body,
-        lambda t, p: t.close(p, actor=principal.name, at=now, note=body.note),
+        lambda t, p: t.close(p, actor=scope.principal.name, at=now, note=body.note),
     )

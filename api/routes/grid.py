@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import CityDep, PrincipalDep, SettingsDep
 from api.schemas import Feature, FeatureCollection
+from gridcore.access import Permission, authorize
 from gridcore.codes import Level, validate_cell_code, validate_division_code
 from gridcore.crs import to_wgs84
 from gridcore.errors import CellNotFoundError, CoordinateError, NotFoundError, OutsideCityError
@@ -76,8 +77,9 @@ def _in_bbox(frame, box: shapely.Polygon, limit: int, what: str) -> np.ndarray:
 
 @router.get("/cells/{code}", response_model=Feature,
             summary="A unit grid cell (单元网格) by its 15-digit code")
-def get_cell(code: CellCodePath, city: CityDep, _: PrincipalDep) -> dict:
+def get_cell(code: CellCodePath, city: CityDep, principal: PrincipalDep) -> dict:
     """Return the cell as a GeoJSON Feature (WGS84) with its community, street, district."""
+    authorize(principal, Permission.READ_GRID)
     code = validate_cell_code(code)
     pos = np.searchsorted(city.cells["code"].to_numpy(), code)
     if pos >= len(city.cells) or city.cells["code"].iloc[pos] != code:
@@ -88,8 +90,9 @@ def get_cell(code: CellCodePath, city: CityDep, _: PrincipalDep) -> dict:
 @router.get("/cells", response_model=FeatureCollection,
             summary="Unit grid cells in a bounding box")
 def cells_in_bbox(bbox: BboxQuery, city: CityDep, settings: SettingsDep,
-                  _: PrincipalDep) -> dict:
+                  principal: PrincipalDep) -> dict:
     """Return the cells intersecting ``bbox`` (WGS84) as a FeatureCollection."""
+    authorize(principal, Permission.READ_GRID)
     rows = _in_bbox(city.cells, _parse_bbox(bbox), settings.max_features, "cells")
     return _cells_collection(city, rows)
 
@@ -103,9 +106,10 @@ def _division_frame(city, level: Level):
 def get_division(
     code: Annotated[str, Path(description="6-, 9- or 12-digit division code",
                               pattern=r"^[0-9]{6}([0-9]{3}){0,2}$", examples=["110102001"])],
-    city: CityDep, _: PrincipalDep,
+    city: CityDep, principal: PrincipalDep,
 ) -> dict:
     """Return the division polygon (WGS84) with code, name, parent and synthetic flag."""
+    authorize(principal, Permission.READ_GRID)
     code = validate_division_code(code)
     level = Level(
         {6: Level.DISTRICT, 9: Level.STREET, 12: Level.COMMUNITY}.get(len(code), Level.CELL))
@@ -123,13 +127,14 @@ def get_division(
 @router.get("/divisions", response_model=FeatureCollection,
             summary="Divisions of one level, optionally in a bounding box")
 def list_divisions(
-    city: CityDep, settings: SettingsDep, _: PrincipalDep,
+    city: CityDep, settings: SettingsDep, principal: PrincipalDep,
     level: Annotated[Literal["district", "street", "community"],
                      Query(description="district, street or community")],
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat",
                                       pattern=BBOX_PATTERN)] = None,
 ) -> dict:
     """Return the division polygons of ``level`` (WGS84) with code and name."""
+    authorize(principal, Permission.READ_GRID)
     frame = _division_frame(city, Level(level))
     if bbox is not None:
         frame = frame.iloc[_in_bbox(frame, _parse_bbox(bbox), settings.max_features,

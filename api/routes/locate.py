@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import LocatorDep, PrincipalDep, StoreDep
+from api.deps import LocatorDep, ScopeDep, StoreDep
 from api.schemas import LocationPublic
+from gridcore.access import Permission, authorize
 from gridcore.crs import CRS
-from gridcore.errors import CoordinateError
+from gridcore.errors import CoordinateError, PermissionDeniedError
 
 router = APIRouter(prefix="/v1", tags=["locate"])
 
@@ -33,7 +35,7 @@ def location_public(loc, chiefs: list[dict] | None = None) -> dict:
 @router.get("/locate", response_model=LocationPublic,
             summary="Locate a position (定位): cell, community, street, district, components")
 async def locate(
-    locator: LocatorDep, store: StoreDep, _: PrincipalDep,
+    locator: LocatorDep, store: StoreDep, scope: ScopeDep,
     lon: Annotated[float | None, Query(ge=-180, le=180, description="longitude in `crs`")] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90, description="latitude in `crs`")] = None,
     crs: Annotated[CRS | None, Query(
@@ -51,23 +53,31 @@ async def locate(
     """Locate a position (with its CRS) or a component code.
 
     A position outside the city is a 404 problem; NaN, out-of-range or swapped
-    coordinates are 422 problems.
+    coordinates are 422 problems. Components, their owners and the chiefs are listed
+    only where the caller may see them (`gridcore.access`); a component code outside
+    that is a 403.
     """
+    authorize(scope.principal, Permission.LOCATE)
     if code is not None:
         if lon is not None or lat is not None:
             raise CoordinateError("give either lon/lat/crs or a component code, not both")
         loc = locator.locate_component(code, district=district, k=k)
-        return await _answer(loc, store)
+        if not scope.sees_detail_at(loc.cell_code):
+            raise PermissionDeniedError(
+                f"component {code} lies outside what you may see ({scope.describe()})")
+        return await _answer(loc, store, scope)
     if lon is None or lat is None or crs is None:
         raise CoordinateError("give lon, lat and crs (wgs84, gcj02 or bd09), "
                               "or a component code")
-    return await _answer(locator.locate(lon, lat, crs=crs, k=k), store)
+    return await _answer(locator.locate(lon, lat, crs=crs, k=k), store, scope)
 
 
-async def _answer(loc, store) -> dict:
+async def _answer(loc, store, scope) -> dict:
     # The locator runs here, on the event loop: its rtree (libspatialindex through ctypes)
     # must not be queried from several threads at once (a pool thread per request
     # crashed the worker under load). The chiefs are a store query (a network round
     # trip on PostgreSQL), so that part goes to the thread pool.
+    if not scope.sees_detail_at(loc.cell_code):
+        return location_public(dataclasses.replace(loc, nearby=()), [])
     chiefs = await run_in_threadpool(store.chiefs_of_cell, loc.cell_code)
     return location_public(loc, chiefs)

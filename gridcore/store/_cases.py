@@ -12,7 +12,16 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ..auth import Role
-from ..cases import OPEN_STATES, Action, Case, CaseEvent, CaseState, FollowUp, Satisfaction
+from ..cases import (
+    OPEN_STATES,
+    Action,
+    Case,
+    CaseEvent,
+    CaseFilter,
+    CaseState,
+    FollowUp,
+    Satisfaction,
+)
 from ..errors import ConflictError, NotFoundError
 from ._base import Tx, chunks, instants, to_instant
 
@@ -149,10 +158,15 @@ class CasesMixin:
                    cell_codes: Sequence[str] | None = None, street_code: str | None = None,
                    department: str | None = None, event_class: str | None = None,
                    reported_since: dt.datetime | None = None, limit: int | None = None,
-                   offset: int = 0) -> list[Case]:
-        """Return cases matching all the given filters, newest report first."""
+                   offset: int = 0, ids: Sequence[int] | None = None,
+                   visible: CaseFilter | None = None) -> list[Case]:
+        """Return cases matching all the given filters, newest report first.
+
+        ``visible`` (from `gridcore.access`) keeps only the cases someone may see.
+        """
         where, params = self._case_filters(states, cell_codes, street_code, department,
-                                           event_class, reported_since)
+                                           event_class, reported_since, ids=ids,
+                                           visible=visible)
         sql = f"SELECT {_CASE_COLUMNS} FROM cases {where} ORDER BY reported_at DESC, id DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -173,8 +187,17 @@ class CasesMixin:
         return int(self._scalar(f"SELECT COUNT(*) FROM cases {where}", params))
 
     def _case_filters(self, states, cell_codes, street_code, department, event_class,
-                      reported_since) -> tuple[str, list]:
+                      reported_since, *, ids=None, visible=None,
+                      prefix: str = "") -> tuple[str, list]:
         clauses, params = [], []
+        if ids is not None:
+            clause, p = self.dialect.in_values(f"{prefix}id", [int(i) for i in ids])
+            clauses.append(clause)
+            params += p
+        if visible is not None and not visible.everything:
+            clause, p = self._visible_clause(visible, prefix)
+            clauses.append(clause)
+            params += p
         if states is not None:
             clause, p = self.dialect.in_values("state", [CaseState(s).value for s in states])
             clauses.append(clause)
@@ -193,10 +216,40 @@ class CasesMixin:
             params.append(self.dialect.instant(reported_since))
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
+    def _visible_clause(self, f: CaseFilter, prefix: str) -> tuple[str, list]:
+        """Write `gridcore.cases.CaseFilter.matches` as SQL (the same rule, in the database)."""
+        territory, params = [], []
+        if f.cells is not None:
+            clause, p = self.dialect.in_values(f"{prefix}cell_code", sorted(f.cells))
+            territory.append(clause)
+            params += p
+        for code in f.divisions or ():
+            territory.append(f"{prefix}cell_code LIKE ?")
+            params.append(code + "%")  # division codes are digits only: no wildcard inside
+        if f.cells is None and f.divisions is None:
+            where = "1 = 1"
+        else:
+            where = "(" + (" OR ".join(territory) or "1 = 0") + ")"
+        if f.department is not None:
+            where += f" AND {prefix}department = ?"
+            params.append(f.department)
+        if f.reporter is not None:
+            where = f"(({where}) OR {prefix}reporter = ?)"
+            params.append(f.reporter)
+        return f"({where})", params
+
     def cases_frame(self, *, reported_since: dt.datetime | None = None,
-                    reported_before: dt.datetime | None = None) -> pd.DataFrame:
-        """Return cases flat for `gridcore.cases.case_metrics` (one SQL query)."""
+                    reported_before: dt.datetime | None = None,
+                    visible: CaseFilter | None = None) -> pd.DataFrame:
+        """Return cases flat for `gridcore.cases.case_metrics` (one SQL query).
+
+        ``visible`` (from `gridcore.access`) keeps only the cases someone may see.
+        """
         clauses, params = [], []
+        if visible is not None and not visible.everything:
+            clause, p = self._visible_clause(visible, "c.")
+            clauses.append(clause)
+            params += p
         if reported_since is not None:
             clauses.append("c.reported_at >= ?")
             params.append(self.dialect.instant(reported_since))

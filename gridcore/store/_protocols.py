@@ -16,7 +16,7 @@ import pandas as pd
 
 from .._time import Clock
 from ..auth import Principal, TokenRecord
-from ..cases import Case, CaseState, FollowUp
+from ..cases import Case, CaseFilter, CaseState, FollowUp
 from ..chiefs import ChiefRoster
 from ..disputes import JointTask, Override
 from ..divisions import Divisions
@@ -110,15 +110,17 @@ class CaseStore(Protocol):
                    cell_codes: Sequence[str] | None = None, street_code: str | None = None,
                    department: str | None = None, event_class: str | None = None,
                    reported_since: dt.datetime | None = None, limit: int | None = None,
-                   offset: int = 0) -> list[Case]:
-        """Return cases matching all filters, newest first."""
+                   offset: int = 0, ids: Sequence[int] | None = None,
+                   visible: CaseFilter | None = None) -> list[Case]:
+        """Return cases matching all filters, newest first (``visible``: who may see them)."""
 
     def count_cases(self, *, states: Sequence[CaseState | str] | None = None) -> int:
         """Return how many cases are stored."""
 
     def cases_frame(self, *, reported_since: dt.datetime | None = None,
-                    reported_before: dt.datetime | None = None) -> pd.DataFrame:
-        """Return cases flat, for metrics."""
+                    reported_before: dt.datetime | None = None,
+                    visible: CaseFilter | None = None) -> pd.DataFrame:
+        """Return cases flat, for metrics (``visible``: only those someone may see)."""
 
     def open_cases_frame(self, *, event_class: str | None = None,
                          reported_since: dt.datetime | None = None) -> pd.DataFrame:

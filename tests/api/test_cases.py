@@ -36,7 +36,7 @@ def _client(store, clock):
         "supervisor": gapp.issue_token(store, role="supervisor", name="王监督员"),
         "dispatcher": gapp.issue_token(store, role="dispatcher", name="指挥中心"),
         "admin": gapp.issue_token(store, role="admin", name="管理员"),
-        "JD": gapp.issue_token(store, role="department", name="街道", subject="JD"),
+        "JD": gapp.issue_token(store, role="department", name="街道", subject="JD:110102"),
         "CGZF": gapp.issue_token(store, role="department", name="城管", subject="CGZF"),
         "c001": gapp.issue_token(store, role="chief", name="张丽", subject="c001"),
         "c003": gapp.issue_token(store, role="chief", name="陈静", subject="c003"),
@@ -327,7 +327,11 @@ def test_metrics_on_known_data(api, clock):
         "": (2, 0), "JD": (2, 2)}
     p = api.get("/v1/metrics/cases?by=period&freq=M", headers=_h(api, "admin")).json()
     assert [(g["key"], g["reported"]) for g in p["groups"]] == [("2026-03", 4)]
-    _problem(api.get("/v1/metrics/cases", headers=_h(api, "c001")), 403)
+    # a chief measures the cases it may see, and only those (none of 南锣鼓巷's here)
+    mine = api.get("/v1/cases?limit=500", headers=_h(api, "c001")).json()
+    cm = api.get("/v1/metrics/cases?by=street", headers=_h(api, "c001")).json()
+    assert 0 < sum(g["reported"] for g in cm["groups"]) == len(mine) < len(listed)
+    assert street_of["0101"] not in {g["key"] for g in cm["groups"]}
     _problem(api.get("/v1/metrics/cases?by=community", headers=_h(api, "admin")), 422)
 
 

@@ -102,6 +102,9 @@ def _app(city_db, tmp_path_factory):
         "TPQ": gapp.issue_token(store, role="chief", name="太平桥街道", subject="tpq01"),
         "DC1": gapp.issue_token(store, role="chief", name="东华门街道", subject="dc01"),
         "FTZF": gapp.issue_token(store, role="department", name="丰台城管", subject=FTZF),
+        # district command centres act for their district's side of a district-level task
+        "XCD": gapp.issue_token(store, role="dispatcher", name="西城区指挥中心", subject=XC),
+        "FTD": gapp.issue_token(store, role="dispatcher", name="丰台区指挥中心", subject=FT),
     }
     app = create_app(Settings(db=path, build_if_empty=False))
     app.dependency_overrides[get_now] = lambda: _CLOCK["now"]
@@ -314,20 +317,27 @@ def test_the_joint_task_over_http(api, frame, clock):
     _problem(api.get(url, headers=_h(api, "DC1")), 403)
     _problem(step("DC1", "/check-in"), 403)
     _problem(step("DC1", "/check-in", {"party_code": DC}), 403)
-    # a street acts for its district; it cannot act for the other side
+    # a chief reads its district's task, but acts only for its own street's side: not for
+    # the whole of 西城 (the prefix match let it), nor for the other side
+    assert api.get(url, headers=_h(api, "GW")).status_code == 200
+    _problem(step("GW", "/check-in"), 403)
+    _problem(step("GW", "/check-in", {"party_code": XC}), 403)
     _problem(step("GW", "/check-in", {"party_code": FT}), 403)
-    assert step("GW", "/check-in").status_code == 200
-    _problem(step("GW", "/check-in"), 409)  # already checked in
+    # a district command centre acts for its own district only
+    _problem(step("XCD", "/check-in", {"party_code": FT}), 403)
+    _problem(step("XCD", "/check-in", {"party_code": FT}), 403)
+    assert step("XCD", "/check-in").status_code == 200
+    _problem(step("XCD", "/check-in"), 409)  # already checked in
     _problem(
         step(
-            "GW",
+            "XCD",
             "/agreement",
             {"division_of_labour": {XC: "a", FT: "b"}, "deadline": "2018-05-31T18:00:00+08:00"},
         ),
         409,
     )
-    assert step("TPQ", "/check-in").status_code == 200
-    r = step("TPQ", "/departments", {"department_code": FTZF})
+    assert step("FTD", "/check-in").status_code == 200
+    r = step("FTD", "/departments", {"department_code": FTZF})
     assert r.status_code == 200, r.text
     _problem(api.post(url + "/departments/CGZF/report", headers=_h(api, "supervisor")), 403)
     assert api.get(url, headers=_h(api, "FTZF")).status_code == 200  # called, so it sees it
@@ -338,18 +348,18 @@ def test_the_joint_task_over_http(api, frame, clock):
         "attendees": [XC, FT, FTZF],
         "notes": "现场踏勘",
     }
-    assert step("GW", "/meetings", meeting).status_code == 200
-    _problem(step("GW", "/meetings", {**meeting, "meeting_at": "2018-01-12T09:00:00"}), 422)
+    assert step("XCD", "/meetings", meeting).status_code == 200
+    _problem(step("XCD", "/meetings", {**meeting, "meeting_at": "2018-01-12T09:00:00"}), 422)
     _problem(
         step(
-            "TPQ",
+            "FTD",
             "/agreement",
             {"division_of_labour": {XC: "a", FT: "b"}, "deadline": "2018-05-31T18:00:00+08:00"},
         ),
         403,
     )
     r = step(
-        "GW",
+        "XCD",
         "/agreement",
         {
             "division_of_labour": {XC: "西侧拆除", FT: "东侧拆除, 清运"},
@@ -357,10 +367,10 @@ def test_the_joint_task_over_http(api, frame, clock):
         },
     )
     assert r.status_code == 200 and r.json()["status"] == "in_progress"
-    assert step("TPQ", "/reports", {"text": "东侧已拆", "done": True}).status_code == 200
-    _problem(step("GW", "/close", {"note": "x"}), 409)  # 西城 has not reported done
-    assert step("GW", "/reports", {"text": "西侧已拆", "done": True}).status_code == 200
-    r = step("GW", "/close", {"note": "联合拆除完毕"})
+    assert step("FTD", "/reports", {"text": "东侧已拆", "done": True}).status_code == 200
+    _problem(step("XCD", "/close", {"note": "x"}), 409)  # 西城 has not reported done
+    assert step("XCD", "/reports", {"text": "西侧已拆", "done": True}).status_code == 200
+    r = step("XCD", "/close", {"note": "联合拆除完毕"})
     assert r.status_code == 200, r.text
     done = r.json()
     assert done["status"] == "closed" and all(p["done_at"] for p in done["parties"])
@@ -378,13 +388,13 @@ def test_the_joint_task_over_http(api, frame, clock):
     ]
     assert [s["actor"] for s in done["history"]][:3] == [
         "广安门外街道",
-        "广安门外街道",
-        "太平桥街道",
+        "西城区指挥中心",
+        "丰台区指挥中心",
     ]
     # nothing more on a closed task
-    _problem(step("TPQ", "/reports", {"text": "again"}), 409)
-    _problem(step("GW", "/meetings", meeting), 409)
-    assert len(api.get(url, headers=_h(api, "TPQ")).json()["history"]) == 10
+    _problem(step("FTD", "/reports", {"text": "again"}), 409)
+    _problem(step("XCD", "/meetings", meeting), 409)
+    assert len(api.get(url, headers=_h(api, "FTD")).json()["history"]) == 10
 
 
 def test_who_sees_which_tasks(api, frame, clock):
