@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = [
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -312,11 +312,45 @@ def _forget_alley_cells(tx) -> None:
     tx.execute("DELETE FROM alley_cells_done")
 
 
+_ROLES_V5 = ("supervisor", "dispatcher", "department", "chief", "volunteer", "street",
+             "admin")
+
+
+def _widen_token_roles(tx) -> None:
+    """Let tokens hold the volunteer (小巷管家) and street office roles.
+
+    PostgreSQL changes the check in place; SQLite cannot alter a check, so its tokens
+    table is rebuilt with every row (the SQLite documentation's twelve-step way).
+    """
+    roles = ", ".join(f"'{r}'" for r in _ROLES_V5)
+    if tx.dialect.name != "sqlite":
+        tx.execute("ALTER TABLE tokens DROP CONSTRAINT IF EXISTS tokens_role_check")
+        tx.execute(f"ALTER TABLE tokens ADD CONSTRAINT tokens_role_check "
+                   f"CHECK (role IN ({roles}))")
+        return
+    cols = "token_hash, role, name, subject, created_at, revoked_at, expires_at, id, last_used_at"
+    tx.execute(f"""CREATE TABLE tokens_v5 (
+        token_hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ({roles})),
+        name TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        expires_at TEXT,
+        id TEXT,
+        last_used_at TEXT)""")
+    tx.execute(f"INSERT INTO tokens_v5 ({cols}) SELECT {cols} FROM tokens")
+    tx.execute("DROP TABLE tokens")
+    tx.execute("ALTER TABLE tokens_v5 RENAME TO tokens")
+    tx.execute("CREATE UNIQUE INDEX IF NOT EXISTS tokens_id ON tokens (id)")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the first release's tables", _V1, _V1_SPATIAL),
     Migration(2, "instants as fixed-width UTC text; alley/cell cache rebuilt",
               run=lambda tx: (_normalise_instants(tx), _forget_alley_cells(tx))),
     Migration(3, "token expiry; cases by street", _V3),
     Migration(4, "token ids and last use", _V4),
+    Migration(5, "volunteer and street office tokens", run=_widen_token_roles),
 ]
 assert MIGRATIONS[-1].version == SCHEMA_VERSION

@@ -15,6 +15,7 @@ from gridcore import app
 from gridcore.auth import Role
 from gridcore.cases import (
     Action,
+    CaseFilter,
     CaseState,
     FollowUp,
     Satisfaction,
@@ -292,3 +293,42 @@ def test_text_with_a_nul_character_is_refused_alike_on_every_backend(db):
     with pytest.raises(InvalidValueError, match="NUL"):
         app.issue_token(db, role="admin", name="a\x00b")
     assert db.count_cases() == 0 and db.tokens_frame().empty
+
+
+FILTERS = [
+    CaseFilter(),
+    CaseFilter(cells=frozenset()),
+    CaseFilter(cells=frozenset({"110102001001001", "110102001001005"})),
+    CaseFilter(divisions=()),
+    CaseFilter(divisions=("110102001001",)),
+    CaseFilter(divisions=("110101",)),
+    CaseFilter(divisions=("110102",), department="JD"),
+    CaseFilter(department="CGZF"),
+    CaseFilter(divisions=(), reporter="李"),
+    CaseFilter(divisions=("110101",), reporter="王"),
+    CaseFilter(cells=frozenset({"110102001001002"}), divisions=("110102001001",),
+               department="JD", reporter="李"),
+]
+
+
+@pytest.mark.parametrize("visible", FILTERS, ids=repr)
+def test_the_store_filters_cases_as_case_filter_matches(db, visible):
+    """The SQL of ``visible`` and `CaseFilter.matches` are one rule: held to each other."""
+    made = []
+    for i in range(12):
+        cell = f"110102001001{i % 6 + 1:03d}"
+        case = dataclasses.replace(_report(at=T0 + i * H, cell=cell),
+                                   reporter="王" if i % 3 else "李")
+        cid, _ = db.add_case(case)
+        if i % 4 == 1:
+            app.step_case(db, cid, Action.FILE, actor="d", role=Role.DISPATCHER, at=T0 + 20 * H)
+            app.step_case(db, cid, Action.DISPATCH, actor="d", role=Role.DISPATCHER,
+                          at=T0 + 21 * H, department="JD" if i % 8 == 1 else "CGZF")
+        made.append(cid)
+    every = db.list_cases()
+    expected = {c.id for c in every if visible.matches(c)}
+    assert {c.id for c in db.list_cases(visible=visible)} == expected
+    assert set(db.cases_frame(visible=visible)["id"]) == expected
+    some = made[::2]
+    assert {c.id for c in db.list_cases(ids=some, visible=visible)} == expected & set(some)
+    assert 0 < len(every) == 12
