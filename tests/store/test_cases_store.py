@@ -311,7 +311,7 @@ FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("visible", FILTERS, ids=repr)
+@pytest.mark.parametrize("visible", FILTERS, ids=[f"filter{i}" for i in range(len(FILTERS))])
 def test_the_store_filters_cases_as_case_filter_matches(db, visible):
     """The SQL of ``visible`` and `CaseFilter.matches` are one rule: held to each other."""
     made = []
