@@ -147,12 +147,22 @@ class CasesMixin:
 
     def list_cases(self, *, states: Sequence[CaseState | str] | None = None,
                    cell_codes: Sequence[str] | None = None, street_code: str | None = None,
-                   department: str | None = None, event_class: str | None = None,
-                   reported_since: dt.datetime | None = None, limit: int | None = None,
+                   department: str | None = None,
+                   event_class: str | Sequence[str] | None = None,
+                   reported_since: dt.datetime | None = None,
+                   reported_before: dt.datetime | None = None,
+                   updated_since: dt.datetime | None = None,
+                   ids: Sequence[int] | None = None, limit: int | None = None,
                    offset: int = 0) -> list[Case]:
-        """Return cases matching all the given filters, newest report first."""
-        where, params = self._case_filters(states, cell_codes, street_code, department,
-                                           event_class, reported_since)
+        """Return cases matching all the given filters, newest report first.
+
+        ``event_class`` is one code or several; ``reported_since`` is inclusive,
+        ``reported_before`` exclusive; ``updated_since`` keeps the cases with a step of
+        their audit trail strictly after it; ``ids`` only these cases.
+        """
+        where, params = self._case_filters(
+            states, cell_codes, street_code, department, event_class, reported_since,
+            reported_before=reported_before, updated_since=updated_since, ids=ids)
         sql = f"SELECT {_CASE_COLUMNS} FROM cases {where} ORDER BY reported_at DESC, id DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -173,8 +183,18 @@ class CasesMixin:
         return int(self._scalar(f"SELECT COUNT(*) FROM cases {where}", params))
 
     def _case_filters(self, states, cell_codes, street_code, department, event_class,
-                      reported_since) -> tuple[str, list]:
+                      reported_since, *, reported_before=None, updated_since=None,
+                      ids=None) -> tuple[str, list]:
         clauses, params = [], []
+        if ids is not None:
+            clause, p = self.dialect.in_values("id", [int(i) for i in ids])
+            clauses.append(clause)
+            params += p
+        if event_class is not None and not isinstance(event_class, str):
+            clause, p = self.dialect.in_values("event_class", list(event_class))
+            clauses.append(clause)
+            params += p
+            event_class = None
         if states is not None:
             clause, p = self.dialect.in_values("state", [CaseState(s).value for s in states])
             clauses.append(clause)
@@ -191,6 +211,12 @@ class CasesMixin:
         if reported_since is not None:
             clauses.append("reported_at >= ?")
             params.append(self.dialect.instant(reported_since))
+        if reported_before is not None:
+            clauses.append("reported_at < ?")
+            params.append(self.dialect.instant(reported_before))
+        if updated_since is not None:
+            clauses.append("id IN (SELECT case_id FROM case_events WHERE at > ?)")
+            params.append(self.dialect.instant(updated_since))
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def cases_frame(self, *, reported_since: dt.datetime | None = None,

@@ -108,10 +108,14 @@ class CaseStore(Protocol):
 
     def list_cases(self, *, states: Sequence[CaseState | str] | None = None,
                    cell_codes: Sequence[str] | None = None, street_code: str | None = None,
-                   department: str | None = None, event_class: str | None = None,
-                   reported_since: dt.datetime | None = None, limit: int | None = None,
+                   department: str | None = None,
+                   event_class: str | Sequence[str] | None = None,
+                   reported_since: dt.datetime | None = None,
+                   reported_before: dt.datetime | None = None,
+                   updated_since: dt.datetime | None = None,
+                   ids: Sequence[int] | None = None, limit: int | None = None,
                    offset: int = 0) -> list[Case]:
-        """Return cases matching all filters, newest first."""
+        """Return cases matching all filters, newest first (see `SQLiteStore.list_cases`)."""
 
     def count_cases(self, *, states: Sequence[CaseState | str] | None = None) -> int:
         """Return how many cases are stored."""

@@ -158,6 +158,23 @@ def test_list_cases_filters(db):
     assert frame["id"].tolist() == ids[1:]
 
 
+def test_list_cases_by_ids_window_classes_and_last_step(db):
+    ids = [db.add_case(_report(at=T0 + i * H, cell=f"110102001001{i + 1:03d}"))[0]
+           for i in range(3)]
+    # only the first case takes a step, long after all three were reported
+    app.step_case(db, ids[0], "reject", actor="x", role="dispatcher", at=T0 + 10 * H)
+    assert [c.id for c in db.list_cases(ids=[ids[2], ids[0]])] == [ids[2], ids[0]]
+    assert db.list_cases(ids=[]) == []
+    assert [c.id for c in db.list_cases(reported_before=T0 + H)] == [ids[0]]  # exclusive
+    assert [c.id for c in db.list_cases(reported_since=T0 + H, reported_before=T0 + 2 * H)
+            ] == [ids[1]]
+    assert [c.id for c in db.list_cases(updated_since=T0 + 5 * H)] == [ids[0]]
+    assert db.list_cases(updated_since=T0 + 10 * H) == []  # strictly after
+    assert [c.id for c in db.list_cases(event_class=["0506", "0101"])] == ids[::-1]
+    assert db.list_cases(event_class=["0101"]) == []
+    assert db.list_cases(event_class=[]) == []
+
+
 def test_store_metrics_equal_domain_metrics(db):
     cases = []
     plans = [
