@@ -108,6 +108,13 @@ class CasesMixin:
                     (principal, idempotency_key, request_hash or "", case_id, ts(self._now())))
         return case_id, True
 
+    def case_for_idempotency_key(self, key: str, *, principal: str) -> int | None:
+        """Return the id of the case ``principal`` reported with this key (None: none)."""
+        with self._reading() as tx:
+            row = tx.one("SELECT case_id FROM idempotency_keys WHERE principal = ? AND key = ?",
+                         (principal, key))
+        return None if row is None else int(row["case_id"])
+
     def _load_case(self, tx: Tx, case_id: int, *, lock: bool = False) -> Case:
         row = tx.one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?"
                      + (self.dialect.for_update if lock else ""), (int(case_id),))

@@ -100,6 +100,9 @@ class CaseStore(Protocol):
                  request_hash: str | None = None, principal: str = "") -> tuple[int, bool]:
         """Store a new case once per idempotency key; return (id, newly stored)."""
 
+    def case_for_idempotency_key(self, key: str, *, principal: str) -> int | None:
+        """Return the id of the case ``principal`` reported with this key, or None."""
+
     def get_case(self, case_id: int) -> Case:
         """Return one case (NotFoundError when none)."""
 

@@ -119,6 +119,11 @@ def test_idempotency_key(db):
     other, created = db.add_case(c, idempotency_key="k1", request_hash="h1", principal="q")
     assert created and other != a  # keys are scoped to who sends them
     assert db.count_cases() == 2
+    # a key finds its case again (Open311's tokens), only for whoever sent it
+    assert db.case_for_idempotency_key("k1", principal="p") == a
+    assert db.case_for_idempotency_key("k1", principal="q") == other
+    assert db.case_for_idempotency_key("k1", principal="r") is None
+    assert db.case_for_idempotency_key("k2", principal="p") is None
 
 
 def test_two_stores_racing_on_one_step(db):
