@@ -39,7 +39,13 @@ import pandas as pd
 from ._time import city_tz, to_city, to_utc
 from .cases import OPEN_STATES, Case, CaseState
 from .crs import CRS
-from .errors import CoordinateError, GeometryError, InvalidCodeError, InvalidValueError
+from .errors import (
+    CoordinateError,
+    GeometryError,
+    InvalidCodeError,
+    InvalidValueError,
+    NotFoundError,
+)
 
 __all__ = [
     "CASE_STATE_NAMES",
@@ -50,6 +56,7 @@ __all__ = [
     "Format",
     "RequestQuery",
     "ServiceRequestInput",
+    "case_agencies",
     "case_to_request",
     "discovery",
     "error_records",
@@ -176,10 +183,13 @@ def service_definition(service_code: str, event_classes: pd.DataFrame) -> dict[s
 
     Raises
     ------
-    InvalidCodeError
+    NotFoundError
         No event class has this code (the message lists the known ones).
     """
-    _check_service_code(service_code, event_classes)
+    try:
+        _check_service_code(service_code, event_classes)
+    except InvalidCodeError as exc:  # asked for by its code: a resource not found
+        raise NotFoundError(str(exc)) from None
     return {"service_code": service_code, "attributes": [dict(a) for a in _ATTRIBUTES]}
 
 
@@ -659,3 +669,36 @@ _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 def _xml_text(s: str) -> str:
     # characters XML 1.0 cannot carry (stored text never has NUL; other controls might)
     return _XML_BAD.sub("\ufffd", s)
+
+
+def case_agencies(case: Case, joint_tasks: Iterable[Any], department_names: Mapping[str, str]
+                  ) -> list[dict[str, str]]:
+    """Return every body answering for a case, the one in charge first.
+
+    The department it was dispatched to, then, for each joint task (跨区吹哨) of the same
+    event class whose footprint holds the case's position, every side of the task and
+    every department it called; each body once.
+
+    Parameters
+    ----------
+    case : Case
+    joint_tasks : iterable of `gridcore.disputes.JointTask`
+        Candidates (e.g. the tasks of the case's street); those that do not hold the
+        case are skipped.
+    department_names : mapping
+        Department code to name.
+    """
+    import shapely
+
+    out: dict[str, str] = {}
+    if case.department:
+        out[case.department] = department_names.get(case.department, case.department)
+    for task in joint_tasks:
+        if task.event_class != case.event_class or not shapely.intersects_xy(
+                task.footprint, case.lon, case.lat):
+            continue
+        for party in task.parties:
+            out.setdefault(party.code, party.name)
+        for dept in task.departments:
+            out.setdefault(dept.code, dept.name)
+    return [{"code": code, "name": name} for code, name in out.items()]
