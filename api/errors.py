@@ -14,7 +14,7 @@ import math
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridcore import errors as e
@@ -63,6 +63,42 @@ def problem(status: int, title: str, detail: str, *, instance: str | None = None
                         headers=headers)
 
 
+OPEN311_PREFIX = "/open311/"
+# Open311 answers the spec's statuses: a missing or bad api_key is 403, bad input 400
+_OPEN311_STATUS = {401: 403, 422: 400}
+
+
+def is_open311(path: str | None) -> bool:
+    """Whether ``path`` is under /open311/, which answers errors in the spec's shape."""
+    return bool(path) and path.startswith(OPEN311_PREFIX)
+
+
+def open311_error(status: int, detail: str, *, path: str,
+                  headers: dict | None = None) -> Response:
+    """Return an error in GeoReport v2's shape: ``[{"code", "description"}]`` or its XML.
+
+    The format follows the resource's suffix (``.xml``, else JSON); 401 is answered 403
+    and 422 as 400, the spec's statuses for a bad api_key and for bad input.
+    """
+    from gridcore.open311 import error_records, records_to_xml
+
+    status = _OPEN311_STATUS.get(status, status)
+    records = error_records(status, detail)
+    headers = {k: v for k, v in (headers or {}).items() if k.lower() != "www-authenticate"}
+    if path.endswith(".xml"):
+        return Response(records_to_xml(records, "errors"), status_code=status,
+                        media_type="text/xml; charset=utf-8", headers=headers)
+    return JSONResponse(records, status_code=status, headers=headers)
+
+
+def error_response(status: int, title: str, detail: str, *, path: str | None = None,
+                   headers: dict | None = None, **extra) -> Response:
+    """Answer an error: problem+json, or the spec's shape under /open311/."""
+    if is_open311(path):
+        return open311_error(status, detail, path=path, headers=headers)
+    return problem(status, title, detail, instance=path, headers=headers, **extra)
+
+
 def status_for(exc: BaseException) -> tuple[int, str]:
     """Return (status, title) for an exception from the table (500 when unknown)."""
     for cls, status, title in DEFAULT_STATUS_CODES:
@@ -102,8 +138,8 @@ def install(app: FastAPI) -> None:
         status, title = (400, "Malformed JSON") if malformed else (422, "Invalid request")
         detail = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in errors[:5])
-        return problem(status, title, detail, instance=request.url.path,
-                       errors=_clean(errors))
+        return error_response(status, title, detail, path=request.url.path,
+                              errors=_clean(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -111,8 +147,8 @@ def install(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
-        return problem(exc.status_code, titles.get(exc.status_code, "HTTP error"),
-                       str(exc.detail), instance=request.url.path, headers=headers)
+        return error_response(exc.status_code, titles.get(exc.status_code, "HTTP error"),
+                              str(exc.detail), path=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
@@ -120,7 +156,7 @@ def install(app: FastAPI) -> None:
         return answer_exception(exc, path=request.url.path)
 
 
-def answer_exception(exc: BaseException, *, path: str | None = None) -> JSONResponse:
+def answer_exception(exc: BaseException, *, path: str | None = None) -> Response:
     """Answer an exception from the table; log a 5xx with its traceback.
 
     A 4xx repeats the exception's message (it says what was wrong with the input); a 500
@@ -128,10 +164,10 @@ def answer_exception(exc: BaseException, *, path: str | None = None) -> JSONResp
     """
     status, title = status_for(exc)
     if status < 500:
-        return problem(status, title, str(exc), instance=path)
+        return error_response(status, title, str(exc), path=path)
     log.error("internal error on %s", path, exc_info=(type(exc), exc, exc.__traceback__))
-    return problem(status, title, "an unexpected error occurred; it was logged",
-                   instance=path)
+    return error_response(status, title, "an unexpected error occurred; it was logged",
+                          path=path)
 
 
 class InternalErrors:
@@ -259,9 +295,9 @@ class BodySizeLimit:
     async def _refuse(self, scope, receive, send, *, drain: int = 0, seen: int = 0):
         if drain:
             await self._drain(receive, drain - seen)
-        response = problem(413, "Payload too large",
-                           f"request bodies are limited to {self.max_bytes} bytes",
-                           instance=scope.get("path"), headers={"Connection": "close"})
+        response = error_response(413, "Payload too large",
+                                  f"request bodies are limited to {self.max_bytes} bytes",
+                                  path=scope.get("path"), headers={"Connection": "close"})
         await response(scope, receive, send)
 
     async def _drain(self, receive, budget: int) -> None:

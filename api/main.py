@@ -16,7 +16,18 @@ from gridcore.maps import VENDOR_DIR, asset_path
 
 from . import errors
 from .deps import CityHolder
-from .routes import alerts, cases, chiefs, disputes, grid, health, locate, pages, tokens
+from .routes import (
+    alerts,
+    cases,
+    chiefs,
+    disputes,
+    grid,
+    health,
+    locate,
+    open311,
+    pages,
+    tokens,
+)
 from .schemas import PROBLEM_RESPONSES
 from .settings import Settings
 
@@ -81,6 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(errors.InternalErrors)  # outermost: answers what all else raised
     for router in ROUTERS:
         app.include_router(router, responses=PROBLEM_RESPONSES)
+    app.include_router(open311.router)  # errors in GeoReport v2's shape, not problem+json
     app.mount("/static/vendor/folium",
               StaticFiles(directory=asset_path("folium:leaflet_heat.min.js").parent),
               name="folium-assets")

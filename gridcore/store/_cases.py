@@ -117,6 +117,13 @@ class CasesMixin:
                     (principal, idempotency_key, request_hash or "", case_id, ts(self._now())))
         return case_id, True
 
+    def case_for_idempotency_key(self, key: str, *, principal: str) -> int | None:
+        """Return the id of the case ``principal`` reported with this key (None: none)."""
+        with self._reading() as tx:
+            row = tx.one("SELECT case_id FROM idempotency_keys WHERE principal = ? AND key = ?",
+                         (principal, key))
+        return None if row is None else int(row["case_id"])
+
     def _load_case(self, tx: Tx, case_id: int, *, lock: bool = False) -> Case:
         row = tx.one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?"
                      + (self.dialect.for_update if lock else ""), (int(case_id),))
@@ -156,17 +163,24 @@ class CasesMixin:
 
     def list_cases(self, *, states: Sequence[CaseState | str] | None = None,
                    cell_codes: Sequence[str] | None = None, street_code: str | None = None,
-                   department: str | None = None, event_class: str | None = None,
-                   reported_since: dt.datetime | None = None, limit: int | None = None,
-                   offset: int = 0, ids: Sequence[int] | None = None,
-                   visible: CaseFilter | None = None) -> list[Case]:
+                   department: str | None = None,
+                   event_class: str | Sequence[str] | None = None,
+                   reported_since: dt.datetime | None = None,
+                   reported_before: dt.datetime | None = None,
+                   updated_since: dt.datetime | None = None,
+                   ids: Sequence[int] | None = None, limit: int | None = None,
+                   offset: int = 0, visible: CaseFilter | None = None) -> list[Case]:
         """Return cases matching all the given filters, newest report first.
 
-        ``visible`` (from `gridcore.access`) keeps only the cases someone may see.
+        ``event_class`` is one code or several; ``reported_since`` is inclusive,
+        ``reported_before`` exclusive; ``updated_since`` keeps the cases with a step of
+        their audit trail strictly after it; ``ids`` only these cases; ``visible`` (from
+        `gridcore.access`) only the cases someone may see.
         """
-        where, params = self._case_filters(states, cell_codes, street_code, department,
-                                           event_class, reported_since, ids=ids,
-                                           visible=visible)
+        where, params = self._case_filters(
+            states, cell_codes, street_code, department, event_class, reported_since,
+            reported_before=reported_before, updated_since=updated_since, ids=ids,
+            visible=visible)
         sql = f"SELECT {_CASE_COLUMNS} FROM cases {where} ORDER BY reported_at DESC, id DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -187,17 +201,22 @@ class CasesMixin:
         return int(self._scalar(f"SELECT COUNT(*) FROM cases {where}", params))
 
     def _case_filters(self, states, cell_codes, street_code, department, event_class,
-                      reported_since, *, ids=None, visible=None,
-                      prefix: str = "") -> tuple[str, list]:
+                      reported_since, *, reported_before=None, updated_since=None,
+                      ids=None, visible=None) -> tuple[str, list]:
         clauses, params = [], []
         if ids is not None:
-            clause, p = self.dialect.in_values(f"{prefix}id", [int(i) for i in ids])
+            clause, p = self.dialect.in_values("id", [int(i) for i in ids])
             clauses.append(clause)
             params += p
         if visible is not None and not visible.everything:
-            clause, p = self._visible_clause(visible, prefix)
+            clause, p = self._visible_clause(visible, "")
             clauses.append(clause)
             params += p
+        if event_class is not None and not isinstance(event_class, str):
+            clause, p = self.dialect.in_values("event_class", list(event_class))
+            clauses.append(clause)
+            params += p
+            event_class = None
         if states is not None:
             clause, p = self.dialect.in_values("state", [CaseState(s).value for s in states])
             clauses.append(clause)
@@ -214,6 +233,12 @@ class CasesMixin:
         if reported_since is not None:
             clauses.append("reported_at >= ?")
             params.append(self.dialect.instant(reported_since))
+        if reported_before is not None:
+            clauses.append("reported_at < ?")
+            params.append(self.dialect.instant(reported_before))
+        if updated_since is not None:
+            clauses.append("id IN (SELECT case_id FROM case_events WHERE at > ?)")
+            params.append(self.dialect.instant(updated_since))
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def _visible_clause(self, f: CaseFilter, prefix: str) -> tuple[str, list]:

@@ -100,6 +100,9 @@ class CaseStore(Protocol):
                  request_hash: str | None = None, principal: str = "") -> tuple[int, bool]:
         """Store a new case once per idempotency key; return (id, newly stored)."""
 
+    def case_for_idempotency_key(self, key: str, *, principal: str) -> int | None:
+        """Return the id of the case ``principal`` reported with this key, or None."""
+
     def get_case(self, case_id: int) -> Case:
         """Return one case (NotFoundError when none)."""
 
@@ -108,10 +111,13 @@ class CaseStore(Protocol):
 
     def list_cases(self, *, states: Sequence[CaseState | str] | None = None,
                    cell_codes: Sequence[str] | None = None, street_code: str | None = None,
-                   department: str | None = None, event_class: str | None = None,
-                   reported_since: dt.datetime | None = None, limit: int | None = None,
-                   offset: int = 0, ids: Sequence[int] | None = None,
-                   visible: CaseFilter | None = None) -> list[Case]:
+                   department: str | None = None,
+                   event_class: str | Sequence[str] | None = None,
+                   reported_since: dt.datetime | None = None,
+                   reported_before: dt.datetime | None = None,
+                   updated_since: dt.datetime | None = None,
+                   ids: Sequence[int] | None = None, limit: int | None = None,
+                   offset: int = 0, visible: CaseFilter | None = None) -> list[Case]:
         """Return cases matching all filters, newest first (``visible``: who may see them)."""
 
     def count_cases(self, *, states: Sequence[CaseState | str] | None = None) -> int:

@@ -120,6 +120,11 @@ def test_idempotency_key(db):
     other, created = db.add_case(c, idempotency_key="k1", request_hash="h1", principal="q")
     assert created and other != a  # keys are scoped to who sends them
     assert db.count_cases() == 2
+    # a key finds its case again (Open311's tokens), only for whoever sent it
+    assert db.case_for_idempotency_key("k1", principal="p") == a
+    assert db.case_for_idempotency_key("k1", principal="q") == other
+    assert db.case_for_idempotency_key("k1", principal="r") is None
+    assert db.case_for_idempotency_key("k2", principal="p") is None
 
 
 def test_two_stores_racing_on_one_step(db):
@@ -157,6 +162,23 @@ def test_list_cases_filters(db):
     assert [c.id for c in db.list_cases(limit=1, offset=1)] == [ids[1]]
     frame = db.open_cases_frame(event_class="0506")
     assert frame["id"].tolist() == ids[1:]
+
+
+def test_list_cases_by_ids_window_classes_and_last_step(db):
+    ids = [db.add_case(_report(at=T0 + i * H, cell=f"110102001001{i + 1:03d}"))[0]
+           for i in range(3)]
+    # only the first case takes a step, long after all three were reported
+    app.step_case(db, ids[0], "reject", actor="x", role="dispatcher", at=T0 + 10 * H)
+    assert [c.id for c in db.list_cases(ids=[ids[2], ids[0]])] == [ids[2], ids[0]]
+    assert db.list_cases(ids=[]) == []
+    assert [c.id for c in db.list_cases(reported_before=T0 + H)] == [ids[0]]  # exclusive
+    assert [c.id for c in db.list_cases(reported_since=T0 + H, reported_before=T0 + 2 * H)
+            ] == [ids[1]]
+    assert [c.id for c in db.list_cases(updated_since=T0 + 5 * H)] == [ids[0]]
+    assert db.list_cases(updated_since=T0 + 10 * H) == []  # strictly after
+    assert [c.id for c in db.list_cases(event_class=["0506", "0101"])] == ids[::-1]
+    assert db.list_cases(event_class=["0101"]) == []
+    assert db.list_cases(event_class=[]) == []
 
 
 def test_store_metrics_equal_domain_metrics(db):
