@@ -34,7 +34,7 @@ from .cases import (
 from .cases import (
     report_case as _report_case,
 )
-from .errors import InvalidValueError, NotFoundError, OutsideCityError
+from .errors import InvalidCodeError, InvalidValueError, NotFoundError, OutsideCityError
 from .grid import GridVersion, point_to_cell
 
 if TYPE_CHECKING:
@@ -286,6 +286,8 @@ def report_case(store: Store, city: City, *, event_class_code: str, lon: float, 
     cell_code, street_code = locate_point(city, lon, lat)
     if scope is not None:
         scope.check_report_at(cell_code)
+    if component_code is not None:
+        _check_case_component(store, component_code, cell_code)
     case = _report_case(
         event_class=klass.code, lon=lon, lat=lat, description=description, reporter=reporter,
         role=role, at=at, cell_code=cell_code, street_code=street_code,
@@ -299,6 +301,24 @@ def report_case(store: Store, city: City, *, event_class_code: str, lon: float, 
                           radius_m=DUPLICATE_RADIUS_M, window_hours=DUPLICATE_WINDOW_H)
     return Reported(case=store.get_case(case_id), created=created,
                     duplicate_of=[int(i) for i in open_cases["id"].to_numpy()[pos]])
+
+
+def _check_case_component(store: Store, code: str, cell_code: str) -> None:
+    """Refuse a case's component code that is not stored, or lies in another district."""
+    from .codes import Level, ancestor_code
+    from .components import parse_component_code
+
+    parsed = parse_component_code(code)
+    try:
+        store.get_component(code)
+    except NotFoundError:
+        raise InvalidCodeError(f"component {code} is not in the store: give the code of a "
+                               "stored component (部件), or none") from None
+    district = ancestor_code(cell_code, Level.DISTRICT)
+    if parsed.district != district:
+        raise InvalidCodeError(
+            f"component {code} belongs to district {parsed.district}, but the case lies in "
+            f"district {district} (cell {cell_code}); check the code or the position")
 
 
 def step_case(store: Store, case_id: int, action: Action | str, *, actor: str, role: Role,

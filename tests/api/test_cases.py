@@ -463,3 +463,25 @@ def test_a_chiefs_today_is_the_citys_date(api, clock, store_copy):
     _problem(api.get(f"/v1/cases/{mine['id']}", headers=_h(api, "c001")), 403)
     assert mine["cell_code"] in api.get("/v1/chiefs/me/view",
                                         headers=_h(api, "c002")).json()["cells"]
+
+
+def test_a_cases_component_must_be_stored_and_in_its_district(shared_api, store):
+    """Before: any component code was accepted (201), even one of another district."""
+    api = shared_api
+    near = store.components_near(*TANGZI, radius_m=300)
+    far = store.components_near(*NANLUO, radius_m=300)
+    here, there = str(near["code"].iloc[0]), str(far["code"].iloc[0])
+    assert here[:6] == "110102" and there[:6] == "110101"
+
+    def report(code):
+        body = {"lon": TANGZI[0], "lat": TANGZI[1], "crs": "wgs84", "event_class": "0506",
+                "description": "井盖破损", "component_code": code}
+        return api.post("/v1/cases", json=body, headers=_h(api, "supervisor"))
+
+    ok = report(here)
+    assert ok.status_code == 201, ok.text
+    assert api.get(f"/v1/cases/{ok.json()['id']}", headers=_h(api, "admin")).json()[
+        "component_code"] == here
+    missing = here[:-6] + ("999999" if here[-6:] != "999999" else "999998")
+    assert "not in the store" in _problem(report(missing), 422)["detail"]
+    assert "district 110101" in _problem(report(there), 422)["detail"]
