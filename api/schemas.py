@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from gridcore.auth import Role
-from gridcore.cases import Action, CaseState, DeadlineStatus, MetricsBy, Satisfaction
+from gridcore.cases import Action, CaseState, DeadlineStatus, MetricsBy, Satisfaction, Stage
 from gridcore.crs import CRS
+from gridcore.worktime import LimitClock
 
 # --------------------------------------------------------------------------- GeoJSON / grid
 
@@ -224,6 +225,19 @@ class CaseEventPublic(BaseModel):
     department: str | None = Field(description="Department in charge (主管部门) at the time.")
 
 
+class StageDeadlinePublic(BaseModel):
+    """The time limit of one stage of a case (立案, 派遣, 处置, 核查)."""
+
+    stage: Stage = Field(description="file 立案, dispatch 派遣, handle 处置, check 核查.")
+    started_at: datetime = Field(description="When the stage started (UTC).")
+    due_at: datetime = Field(description="When its limit runs out (UTC).")
+    clock: LimitClock = Field(description="working (工作时: working hours of working days, "
+                                          "holidays and make-up days counted) or natural "
+                                          "(自然时).")
+    done_at: datetime | None = Field(description="When the stage ended (None: running).")
+    on_time: bool | None = Field(description="Ended by its deadline (None: running).")
+
+
 class CasePublic(BaseModel):
     """A case (案卷) with its deadline status and audit trail."""
 
@@ -254,6 +268,9 @@ class CasePublic(BaseModel):
     rework_count: int = Field(description="Failed checks so far (返工次数).")
     allowed_actions: list[Action] = Field(description="Steps allowed from this state.")
     events: list[CaseEventPublic] = Field(description="Audit trail, oldest first.")
+    deadlines: list[StageDeadlinePublic] = Field(
+        default_factory=list, description="One entry per stage reached, with its limit "
+                                          "on its clock (gridcore/data/stage_limits.csv).")
 
 
 class CaseActionCreate(BaseModel):

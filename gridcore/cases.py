@@ -34,6 +34,7 @@ from gridcore.errors import (
     PermissionDeniedError,
     TransitionError,
 )
+from gridcore.worktime import LimitClock, WorkCalendar
 
 __all__ = [
     "Action",
@@ -41,6 +42,8 @@ __all__ = [
     "Case",
     "CaseEvent",
     "CaseFilter",
+    "Stage",
+    "StageDeadline",
     "CaseState",
     "DeadlineStatus",
     "EventClass",
@@ -60,6 +63,8 @@ __all__ = [
     "event_classes",
     "find_duplicates",
     "report_case",
+    "stage_deadlines",
+    "stage_limits",
 ]
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius; haversine error < 0.5 % at city scale
@@ -325,6 +330,85 @@ class Case:
             closed_at=[self.closed_at], clock=clock,
         )
         return DeadlineStatus(status[0])
+
+
+class Stage(StrEnum):
+    """Stages of the loop that have their own time limit."""
+
+    FILE = "file"  # 立案: from the report to filing (or rejection)
+    DISPATCH = "dispatch"  # 派遣: from filing to dispatch
+    HANDLE = "handle"  # 处置: from dispatch to the handling report
+    CHECK = "check"  # 核查: from the handling report to the check (close or rework)
+
+
+#: Which action starts a stage (None: the report) and which actions end it.
+_STAGE_BOUNDS: dict[Stage, tuple[Action | None, frozenset[Action]]] = {
+    Stage.FILE: (None, frozenset({Action.FILE, Action.REJECT})),
+    Stage.DISPATCH: (Action.FILE, frozenset({Action.DISPATCH})),
+    Stage.HANDLE: (Action.DISPATCH, frozenset({Action.HANDLE})),
+    Stage.CHECK: (Action.HANDLE, frozenset({Action.CLOSE, Action.REWORK})),
+}
+
+
+@dataclass(frozen=True)
+class StageDeadline:
+    """The time limit of one stage of a case: when it started, is due, ended."""
+
+    stage: Stage
+    started_at: dt.datetime
+    due_at: dt.datetime
+    clock: LimitClock
+    done_at: dt.datetime | None
+
+    def on_time(self) -> bool | None:
+        """Whether the stage ended by its deadline (None while it runs)."""
+        return None if self.done_at is None else self.done_at <= self.due_at
+
+
+@lru_cache(maxsize=1)
+def stage_limits() -> pd.DataFrame:
+    """Return the stage time limits (gridcore/data/stage_limits.csv), by class and stage."""
+    table = read_data_csv("stage_limits.csv")
+    table["stage"] = [Stage(s).value for s in table["stage"]]
+    table["clock"] = [LimitClock.parse(c).value for c in table["clock"]]
+    return table.set_index(["event_class", "stage"])
+
+
+def _stage_limit(event_class_code: str, stage: Stage) -> tuple[float, LimitClock]:
+    table = stage_limits()
+    for key in ((event_class_code, stage.value), ("*", stage.value)):
+        if key in table.index:
+            row = table.loc[key]
+            hours = row["limit_hours"]
+            if not str(hours).strip():  # empty: the class's own time limit
+                hours = event_class(event_class_code).time_limit_hours
+            return float(hours), LimitClock.parse(row["clock"])
+    raise InvalidCodeError(f"no time limit for stage {stage.value!r} of class "
+                           f"{event_class_code}")
+
+
+def stage_deadlines(case: Case, calendar: WorkCalendar) -> list[StageDeadline]:
+    """Return the deadline of each stage the case has reached, on its clock.
+
+    A stage starts at the step that opens it (the latest one, after a rework) and ends at
+    the step that closes it; its limit (`stage_limits`) runs on working time
+    (`gridcore.worktime.WorkCalendar`) or calendar time.
+    """
+    out = []
+    for stage, (opener, closers) in _STAGE_BOUNDS.items():
+        if opener is None:
+            started = case.reported_at
+        else:
+            opened = [e.at for e in case.events if e.action is opener]
+            if not opened:
+                continue
+            started = opened[-1]
+        done = next((e.at for e in case.events if e.action in closers and e.at >= started),
+                    None)
+        hours, clock = _stage_limit(case.event_class, stage)
+        due = calendar.add(started, hours=hours, clock=clock)
+        out.append(StageDeadline(stage, started, due.astimezone(dt.UTC), clock, done))
+    return out
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
@@ -27,6 +28,7 @@ from api.schemas import (
     FollowUpCreate,
     FollowUpPublic,
     IsoDate,
+    StageDeadlinePublic,
 )
 from gridcore import app
 from gridcore._time import city_day_bounds
@@ -46,8 +48,10 @@ from gridcore.cases import (
     event_class,
     event_classes,
     find_duplicates,
+    stage_deadlines,
 )
 from gridcore.crs import to_wgs84, validate_lonlat
+from gridcore.worktime import WorkCalendar
 
 router = APIRouter(prefix="/v1", tags=["cases 案卷"])
 
@@ -78,8 +82,9 @@ def _department_name(code: str | None) -> str | None:
     return str(table.loc[code, "name"]) if code in table.index else None
 
 
-def case_to_public(case: Case, now: dt.datetime) -> CasePublic:
-    """Assemble the public view of a case."""
+def case_to_public(case: Case, now: dt.datetime,
+                   calendar: WorkCalendar | None = None) -> CasePublic:
+    """Assemble the public view of a case (stage deadlines on ``calendar``: China's)."""
     return CasePublic(
         id=case.id, state=case.state, event_class=case.event_class,
         event_class_name=event_class(case.event_class).name, lon=case.lon, lat=case.lat,
@@ -91,7 +96,14 @@ def case_to_public(case: Case, now: dt.datetime) -> CasePublic:
         deadline_status=case.deadline_status(now), closed_at=case.closed_at,
         rework_count=case.rework_count, allowed_actions=allowed_actions(case.state),
         events=[CaseEventPublic(**vars(e)) for e in case.events],
+        deadlines=[StageDeadlinePublic(**vars(d), on_time=d.on_time())
+                   for d in stage_deadlines(case, calendar or _calendar())],
     )
+
+
+@lru_cache(maxsize=4)
+def _calendar(tz: str | None = None) -> WorkCalendar:
+    return WorkCalendar.china(tz=tz)
 
 
 def _request_hash(body: CaseCreate) -> str:

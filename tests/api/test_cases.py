@@ -485,3 +485,32 @@ def test_a_cases_component_must_be_stored_and_in_its_district(shared_api, store)
     missing = here[:-6] + ("999999" if here[-6:] != "999999" else "999998")
     assert "not in the store" in _problem(report(missing), 422)["detail"]
     assert "district 110101" in _problem(report(there), 422)["detail"]
+
+
+def test_stage_deadlines_run_on_the_working_calendar(api, clock):
+    """Each stage reached has its deadline; 立案 in 30 working minutes rolls over a weekend."""
+    clock.set(dt.datetime(2026, 3, 6, 9, 45, tzinfo=UTC))  # Friday 17:45 in Beijing
+    cid = _report(api).json()["id"]
+    case = api.get(f"/v1/cases/{cid}", headers=_h(api, "admin")).json()
+    (file_,) = case["deadlines"]
+    assert file_["stage"] == "file" and file_["clock"] == "working"
+    # 15 minutes on Friday, 15 on Monday morning: Monday 08:15 in Beijing
+    assert dt.datetime.fromisoformat(file_["due_at"]) == dt.datetime(2026, 3, 9, 0, 15,
+                                                                      tzinfo=UTC)
+    assert file_["done_at"] is None and file_["on_time"] is None
+    clock.set(dt.datetime(2026, 3, 9, 0, 30, tzinfo=UTC))  # Monday 08:30: late
+    api.post(f"/v1/cases/{cid}/file", headers=_h(api, "dispatcher"))
+    case = api.get(f"/v1/cases/{cid}", headers=_h(api, "admin")).json()
+    stages = {d["stage"]: d for d in case["deadlines"]}
+    assert set(stages) == {"file", "dispatch"}
+    assert stages["file"]["on_time"] is False
+    assert dt.datetime.fromisoformat(stages["dispatch"]["due_at"]) == dt.datetime(
+        2026, 3, 9, 1, 0, tzinfo=UTC)  # 08:30 + 30 working minutes = 09:00
+    clock.advance(dt.timedelta(minutes=10))
+    api.post(f"/v1/cases/{cid}/dispatch", headers=_h(api, "dispatcher"))
+    case = api.get(f"/v1/cases/{cid}", headers=_h(api, "admin")).json()
+    stages = {d["stage"]: d for d in case["deadlines"]}
+    assert stages["dispatch"]["on_time"] is True and stages["handle"]["clock"] == "natural"
+    started = dt.datetime.fromisoformat(stages["handle"]["started_at"])
+    assert dt.datetime.fromisoformat(stages["handle"]["due_at"]) - started == dt.timedelta(
+        hours=case["time_limit_hours"])

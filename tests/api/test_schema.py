@@ -50,9 +50,11 @@ def api_app(request, tmp_path_factory, city_db):
     store = open_store(db)
     token = gapp.issue_token(store, role="admin", name="schemathesis")
     store.close()
-    # No warm-up thread: the locator is built on the first request, inside the test.
+    # No warm-up thread: the locator is built here, before the first request, so a slow
+    # build on a busy machine does not run into the client's 10 s read timeout.
     app = create_app(Settings(db=db, warm_up=False))
-    with TestClient(app):  # runs the lifespan: store, city, locator
+    with TestClient(app):  # runs the lifespan: store, city
+        app.state.city.locator()
         app.state.test_token = token
         yield app
     if request.param == "postgresql":
@@ -84,7 +86,8 @@ def test_api_conforms_to_its_schema(api_app):
         try:
             _check_operation(operation, headers)
         except Exception as exc:  # each operation's failure is reported, then the next runs
-            failures.append(f"{operation.label}: {type(exc).__name__}: {exc}")
+            subs = "".join(f"\n  {e!r}" for e in getattr(exc, "exceptions", ()))
+            failures.append(f"{operation.label}: {type(exc).__name__}: {exc}{subs}")
     assert tested, "the schema lists no operation"
     if failures:
         summary = f"{len(failures)} of {len(tested)} operations fail:"
