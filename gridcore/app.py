@@ -26,6 +26,8 @@ from .auth import issue_token as _issue_token
 from .cases import (
     Action,
     Case,
+    CaseState,
+    FollowUp,
     apply_action,
     departments,
     event_class,
@@ -34,7 +36,13 @@ from .cases import (
 from .cases import (
     report_case as _report_case,
 )
-from .errors import InvalidCodeError, InvalidValueError, NotFoundError, OutsideCityError
+from .errors import (
+    InvalidCodeError,
+    InvalidValueError,
+    NotFoundError,
+    OutsideCityError,
+    TransitionError,
+)
 from .grid import GridVersion, point_to_cell
 
 if TYPE_CHECKING:
@@ -301,6 +309,28 @@ def report_case(store: Store, city: City, *, event_class_code: str, lon: float, 
                           radius_m=DUPLICATE_RADIUS_M, window_hours=DUPLICATE_WINDOW_H)
     return Reported(case=store.get_case(case_id), created=created,
                     duplicate_of=[int(i) for i in open_cases["id"].to_numpy()[pos]])
+
+
+def record_followup(store: Store, followup: FollowUp, *, scope: Scope | None = None) -> int:
+    """Store the 12345 follow-up call (回访) of a closed case; return its id.
+
+    Raises
+    ------
+    NotFoundError
+        No such case.
+    PermissionDeniedError
+        A case outside the caller's ``scope``.
+    TransitionError
+        The case is not closed: a follow-up asks the reporter about a finished case.
+    """
+    case = store.get_case(followup.case_id)
+    if scope is not None:
+        scope.check_case(case)
+    if case.state is not CaseState.CLOSED:
+        raise TransitionError(
+            f"a follow-up (回访) is made on a closed case; case {case.id} is "
+            f"{case.state.value!r}")
+    return store.add_followup(followup)
 
 
 def _check_case_component(store: Store, code: str, cell_code: str) -> None:

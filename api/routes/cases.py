@@ -230,12 +230,11 @@ def add_followup(
     scope: ScopeDep,
     now: NowDep,
 ) -> FollowUpPublic:
-    """Record the reporter's answer at the 12345 follow-up call."""
+    """Record the reporter's answer at the 12345 follow-up call of a closed case (else 409)."""
     authorize(scope.principal, Permission.FOLLOW_UP)
-    scope.check_case(store.get_case(case_id))
     fu = FollowUp(case_id=case_id, at=now, responded=body.responded, resolved=body.resolved,
                   satisfaction=body.satisfaction, note=body.note)
-    fid = store.add_followup(fu)
+    fid = app.record_followup(store, fu, scope=scope)
     return FollowUpPublic(id=fid, case_id=case_id, at=now, **body.model_dump())
 
 
