@@ -325,6 +325,7 @@ def _post_request(fmt, fields, store, city, clock, authorization, idempotency_ke
     principal = _principal(store, req.api_key, authorization)
     may_report(principal)
     jurisdiction = _check_jurisdiction(city, req.jurisdiction_id)
+    validate_lonlat([req.lon], [req.lat])  # before converting: swapped, out of range
     lon, lat = to_wgs84([req.lon], [req.lat], crs=req.crs)
     validate_lonlat(lon, lat)
     lon, lat = float(lon[0]), float(lat[0])
