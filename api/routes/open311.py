@@ -257,7 +257,7 @@ def get_service_definition(
 
 
 _REQUEST_FIELDS = {
-    "type": "object", "required": ["service_code"],
+    "type": "object", "required": ["service_code", "lat", "long"],
     "properties": {
         "api_key": {"type": "string", "maxLength": 200},
         "jurisdiction_id": {"type": "string", "pattern": "^[0-9]{6}$"},

@@ -21,6 +21,7 @@ from gridcore._time import FixedClock
 from gridcore.cases import event_classes
 from gridcore.crs import wgs84_to
 from tests.api.test_cases import _client
+from tests.conftest import BACKENDS, pg_copy
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, 8, tzinfo=UTC)  # 16:00 in Beijing
@@ -199,6 +200,28 @@ def api(store_copy, clock):
         yield client
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_api(request, tmp_path_factory, city_db):
+    """One client per backend for the tests that only read or are refused (faster)."""
+    import shutil
+
+    from gridcore.store import open_store
+
+    if request.param == "sqlite":
+        db = str(tmp_path_factory.mktemp("open311") / "shared.db")
+        shutil.copy(city_db, db)
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        db = pg_copy(cluster, request.getfixturevalue("pg_sample_url"))
+    store = open_store(db)
+    with _client(store, FixedClock(T0)) as client:
+        client.store = store
+        yield client
+    store.close()
+    if request.param == "postgresql":
+        cluster.drop_database(db)
+
+
 def _key(api, who="supervisor"):
     return api.tokens[who]
 
@@ -229,7 +252,8 @@ def _ids(resp) -> list[str]:
 # ------------------------------------------------------------------ discovery, services
 
 
-def test_discovery_in_both_formats(api):
+def test_discovery_in_both_formats(shared_api):
+    api = shared_api
     doc = valid(api.get(f"{BASE}/discovery.json"), DISCOVERY)  # anonymous
     (endpoint,) = doc["endpoints"]
     assert endpoint["url"].endswith("/open311/v2/")
@@ -244,7 +268,8 @@ def test_discovery_in_both_formats(api):
     assert doc["changeset"].endswith("+08:00")
 
 
-def test_services_are_the_event_classes_in_both_formats(api):
+def test_services_are_the_event_classes_in_both_formats(shared_api):
+    api = shared_api
     data = valid(api.get(f"{BASE}/services.json"), SERVICES)
     table = event_classes()
     assert [s["service_code"] for s in data] == sorted(table["code"])
@@ -266,7 +291,8 @@ def test_services_are_the_event_classes_in_both_formats(api):
     spec_error(api.get(f"{BASE}/services.xml", params={"jurisdiction_id": "11010"}), 400)
 
 
-def test_service_definition_in_both_formats(api):
+def test_service_definition_in_both_formats(shared_api):
+    api = shared_api
     data = valid(api.get(f"{BASE}/services/0506.json"), SERVICE_DEFINITION)
     assert data["service_code"] == "0506"
     attrs = {a["code"]: a for a in data["attributes"]}
@@ -286,7 +312,8 @@ def test_service_definition_in_both_formats(api):
     spec_error(api.get(f"{BASE}/services/9999.xml"), 404)
 
 
-def test_unknown_format_and_resource_answer_in_the_spec_shape(api):
+def test_unknown_format_and_resource_answer_in_the_spec_shape(shared_api):
+    api = shared_api
     spec_error(api.get(f"{BASE}/services.yaml"), 400)
     spec_error(api.get(f"{BASE}/nothing.json"), 404)
     spec_error(api.get(f"{BASE}/nothing.xml"), 404)
@@ -512,12 +539,14 @@ def test_api_key_errors_are_403(api):
     ({"colour": "red"}, "colour"),
 ])
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-def test_post_bad_input_is_400(api, fields, words, fmt):
+def test_post_bad_input_is_400(shared_api, fields, words, fmt):
+    api = shared_api
     text = spec_error(_post(api, fmt, **fields), 400)
     assert re.search(words, text, flags=re.IGNORECASE), text
 
 
-def test_post_bodies_that_cannot_be_read_are_400(api):
+def test_post_bodies_that_cannot_be_read_are_400(shared_api):
+    api = shared_api
     url = f"{BASE}/requests.json"
     spec_error(api.post(url, content=b"\xff\xfe", headers={
         "content-type": "application/x-www-form-urlencoded"}), 400)
@@ -538,7 +567,8 @@ def test_post_bodies_that_cannot_be_read_are_400(api):
     {"start_date": "2026-03-02", "end_date": "2026-03-01"},
     {"updated_after": "2026-03-02T25:00:00+08:00"}, {"jurisdiction_id": "11"},
 ])
-def test_get_requests_bad_filters_are_400(api, params):
+def test_get_requests_bad_filters_are_400(shared_api, params):
+    api = shared_api
     spec_error(_get(api, "requests.json", **params), 400)
     spec_error(_get(api, "requests.xml", **params), 400)
 
