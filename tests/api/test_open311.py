@@ -21,7 +21,7 @@ from gridcore._time import FixedClock
 from gridcore.cases import event_classes
 from gridcore.crs import wgs84_to
 from tests.api.test_cases import _client
-from tests.conftest import BACKENDS, pg_copy
+from tests.conftest import BACKENDS, sample_copy_on
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, 8, tzinfo=UTC)  # 16:00 in Beijing
@@ -205,21 +205,16 @@ def shared_api(request, tmp_path_factory, city_db):
     """One client per backend for the tests that only read or are refused (faster)."""
     import shutil
 
-    from gridcore.store import open_store
+    from gridcore.store import SQLiteStore
 
-    if request.param == "sqlite":
-        db = str(tmp_path_factory.mktemp("open311") / "shared.db")
-        shutil.copy(city_db, db)
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        db = pg_copy(cluster, request.getfixturevalue("pg_sample_url"))
-    store = open_store(db)
-    with _client(store, FixedClock(T0)) as client:
-        client.store = store
-        yield client
-    store.close()
-    if request.param == "postgresql":
-        cluster.drop_database(db)
+    path = tmp_path_factory.mktemp("open311") / "shared.db"
+    shutil.copy(city_db, path)
+    sqlite_copy = SQLiteStore(path)
+    for store in sample_copy_on(request.param, request, sqlite_copy):
+        with _client(store, FixedClock(T0)) as client:
+            client.store = store
+            yield client
+    sqlite_copy.close()
 
 
 def _key(api, who="supervisor"):
