@@ -77,7 +77,8 @@ _TOKEN = _array({"type": "object", "required": ["service_request_id", "token"]})
 _DISCOVERY = {"type": "object", "required": ["changeset", "endpoints"]}
 
 _ERROR_DOCS = {
-    400: "Bad input: a missing or invalid parameter (the spec's 400)",
+    400: "Bad input: a missing or invalid parameter (the spec's 400); in a POST also an "
+         "unknown jurisdiction_id or a position outside the city",
     403: "Missing or invalid api_key, or a role that may not do this (the spec's 403)",
     404: "No such service, request, token or jurisdiction, or outside the city",
     409: "Idempotency-Key reused with another request",
@@ -275,7 +276,7 @@ _REQUEST_FIELDS = {
 @router.post(
     "/requests.{fmt}", summary="Report a request (上报): a new case",
     status_code=status.HTTP_201_CREATED, response_class=Response,
-    responses=_responses(_CREATED, 403, 404, 409, 413, ok=201),
+    responses=_responses(_CREATED, 403, 409, 413, ok=201),
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/x-www-form-urlencoded": {"schema": _REQUEST_FIELDS},
         "application/json": {"schema": _REQUEST_FIELDS}}}},
@@ -321,6 +322,15 @@ def _decode_fields(body: bytes, content_type: str) -> dict[str, Any]:
 
 
 def _post_request(fmt, fields, store, city, clock, authorization, idempotency_key):
+    try:
+        return _report(fmt, fields, store, city, clock, authorization, idempotency_key)
+    except NotFoundError as exc:
+        # an unknown jurisdiction_id or a position outside the city: in a POST the
+        # spec calls these bad input (400), not a resource not found
+        raise InvalidValueError(str(exc)) from None
+
+
+def _report(fmt, fields, store, city, clock, authorization, idempotency_key):
     req = o311.parse_request(fields, event_classes())
     principal = _principal(store, req.api_key, authorization)
     may_report(principal)

@@ -551,8 +551,9 @@ def test_post_bodies_that_cannot_be_read_are_400(shared_api):
     spec_error(api.post(url, content=b"<x/>", headers={"content-type": "text/xml"}), 400)
     spec_error(api.post(url, json={"api_key": _key(api), "service_code": "0506", "lat": True,
                                    "long": 116.37}), 400)
-    assert "jurisdiction" in spec_error(_post(api, jurisdiction_id="110105"), 404)
-    assert "outside" in spec_error(_post(api, lat=39.5, lon=116.3), 404)  # not in the city
+    # in a POST an unknown jurisdiction and a position outside the city are bad input
+    assert "jurisdiction" in spec_error(_post(api, jurisdiction_id="110105"), 400)
+    assert "outside" in spec_error(_post(api, "xml", lat=39.5, lon=116.3), 400)
 
 
 @pytest.mark.parametrize("params", [
