@@ -62,19 +62,55 @@ _SERVICE = {"type": "object", "required": ["service_code", "service_name", "meta
                            "metadata": {"type": "boolean"},
                            "type": {"enum": ["realtime", "batch", "blackbox"]},
                            "keywords": {"type": "string"}, "group": {"type": "string"}}}
+_TEXT = {"type": "string"}
+_NULLABLE = {"type": ["string", "null"]}
+_ATTRIBUTE = {
+    "type": "object",
+    "required": ["variable", "code", "datatype", "required", "order", "description"],
+    "properties": {
+        "variable": {"type": "boolean"}, "code": _TEXT,
+        "datatype": {"enum": ["string", "number", "datetime", "text", "singlevaluelist",
+                              "multivaluelist"]},
+        "required": {"type": "boolean"}, "datatype_description": _NULLABLE,
+        "order": {"type": "integer"}, "description": _TEXT,
+        "values": _array({"type": "object", "required": ["key", "name"],
+                          "properties": {"key": _TEXT, "name": _TEXT}})}}
 _DEFINITION = {"type": "object", "required": ["service_code", "attributes"],
-               "properties": {"service_code": {"type": "string"},
-                              "attributes": _array({"type": "object"})}}
-_REQUEST = {"type": "object", "required": ["service_request_id", "status"],
-            "properties": {"service_request_id": {"type": "string"},
-                           "status": {"enum": ["open", "closed"]},
-                           "agencies": _array({"type": "object"})}}
+               "properties": {"service_code": _TEXT, "attributes": _array(_ATTRIBUTE)}}
+_REQUEST = {
+    "type": "object",
+    "required": ["service_request_id", "status", "service_code", "requested_datetime",
+                 "lat", "long"],
+    "properties": {
+        **{k: _NULLABLE for k in (
+            "status_notes", "service_name", "description", "agency_responsible",
+            "service_notice", "updated_datetime", "expected_datetime", "address",
+            "address_id", "zipcode", "media_url", "grid_code", "street_code",
+            "district_code", "component_code")},
+        "service_request_id": _TEXT, "service_code": _TEXT,
+        "status": {"enum": ["open", "closed"]},
+        "requested_datetime": {"type": "string", "description": "ISO 8601, the city's offset"},
+        "lat": {"type": "number"}, "long": {"type": "number"},
+        "case_state": {"enum": ["reported", "filed", "dispatched", "handled", "closed",
+                                "rejected"], "description": "Extension: the 数字城管 step"},
+        "deadline_status": {"enum": ["green", "yellow", "red"]},
+        "agencies": _array({"type": "object", "required": ["code", "name"],
+                            "properties": {"code": _TEXT, "name": _TEXT}}),
+    }}
 _CREATED = _array({"type": "object", "required": ["service_request_id"],
                    "properties": {"service_request_id": {"type": "string"},
                                   "token": {"type": "string"},
                                   "service_notice": {"type": "string"}}})
 _TOKEN = _array({"type": "object", "required": ["service_request_id", "token"]})
-_DISCOVERY = {"type": "object", "required": ["changeset", "endpoints"]}
+_DISCOVERY = {
+    "type": "object", "required": ["changeset", "contact", "key_service", "endpoints"],
+    "properties": {"changeset": _TEXT, "contact": _TEXT, "key_service": _TEXT,
+                   "endpoints": _array({
+                       "type": "object",
+                       "required": ["specification", "url", "changeset", "type", "formats"],
+                       "properties": {"specification": _TEXT, "url": _TEXT,
+                                      "changeset": _TEXT, "type": _TEXT,
+                                      "formats": _array(_TEXT)}})}}
 
 _ERROR_DOCS = {
     400: "Bad input: a missing or invalid parameter (the spec's 400); in a POST also an "

@@ -344,6 +344,11 @@ def test_post_form_then_get_by_id_and_by_filters(api, clock):
     assert req["district_code"] == "110102" and "西城区" in req["address"]
     assert req["agencies"] == [] and req["agency_responsible"]  # the command centre
 
+    # and against what /openapi.json says of it (the docs must not lie)
+    documented = api.app.openapi()["paths"][f"{BASE}/requests/{{service_request_id}}.{{fmt}}"]
+    schema = documented["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    valid(_get(api, f"requests/{rid}.json"), schema)
+
     top = xml(_get(api, f"requests/{rid}.xml"), "service_requests")
     (item,) = top.findall("request")
     assert [c.tag for c in item][:len(XML_REQUEST_FIELDS)] == XML_REQUEST_FIELDS
