@@ -4,6 +4,10 @@ Routes raise gridcore exceptions; these handlers turn them into RFC 9457 problem
 Nothing below a route raises HTTPException. Only the input errors in the table are 4xx:
 any other exception, a bare ``ValueError`` or ``KeyError`` included, is a bug, answered
 500 and logged with its traceback, so it never looks like the client's mistake.
+
+Under ``/open311/`` the same table answers in GeoReport v2's error shape instead
+(``[{"code", "description"}]`` or its XML, 401 as 403 and 422 as 400): clients of that
+interface expect the spec's errors; the rest of the API keeps problem+json.
 """
 
 from __future__ import annotations

@@ -62,22 +62,59 @@ _SERVICE = {"type": "object", "required": ["service_code", "service_name", "meta
                            "metadata": {"type": "boolean"},
                            "type": {"enum": ["realtime", "batch", "blackbox"]},
                            "keywords": {"type": "string"}, "group": {"type": "string"}}}
+_TEXT = {"type": "string"}
+_NULLABLE = {"type": ["string", "null"]}
+_ATTRIBUTE = {
+    "type": "object",
+    "required": ["variable", "code", "datatype", "required", "order", "description"],
+    "properties": {
+        "variable": {"type": "boolean"}, "code": _TEXT,
+        "datatype": {"enum": ["string", "number", "datetime", "text", "singlevaluelist",
+                              "multivaluelist"]},
+        "required": {"type": "boolean"}, "datatype_description": _NULLABLE,
+        "order": {"type": "integer"}, "description": _TEXT,
+        "values": _array({"type": "object", "required": ["key", "name"],
+                          "properties": {"key": _TEXT, "name": _TEXT}})}}
 _DEFINITION = {"type": "object", "required": ["service_code", "attributes"],
-               "properties": {"service_code": {"type": "string"},
-                              "attributes": _array({"type": "object"})}}
-_REQUEST = {"type": "object", "required": ["service_request_id", "status"],
-            "properties": {"service_request_id": {"type": "string"},
-                           "status": {"enum": ["open", "closed"]},
-                           "agencies": _array({"type": "object"})}}
+               "properties": {"service_code": _TEXT, "attributes": _array(_ATTRIBUTE)}}
+_REQUEST = {
+    "type": "object",
+    "required": ["service_request_id", "status", "service_code", "requested_datetime",
+                 "lat", "long"],
+    "properties": {
+        **{k: _NULLABLE for k in (
+            "status_notes", "service_name", "description", "agency_responsible",
+            "service_notice", "updated_datetime", "expected_datetime", "address",
+            "address_id", "zipcode", "media_url", "grid_code", "street_code",
+            "district_code", "component_code")},
+        "service_request_id": _TEXT, "service_code": _TEXT,
+        "status": {"enum": ["open", "closed"]},
+        "requested_datetime": {"type": "string", "description": "ISO 8601, the city's offset"},
+        "lat": {"type": "number"}, "long": {"type": "number"},
+        "case_state": {"enum": ["reported", "filed", "dispatched", "handled", "closed",
+                                "rejected"], "description": "Extension: the 数字城管 step"},
+        "deadline_status": {"enum": ["green", "yellow", "red"]},
+        "agencies": _array({"type": "object", "required": ["code", "name"],
+                            "properties": {"code": _TEXT, "name": _TEXT}}),
+    }}
 _CREATED = _array({"type": "object", "required": ["service_request_id"],
                    "properties": {"service_request_id": {"type": "string"},
                                   "token": {"type": "string"},
                                   "service_notice": {"type": "string"}}})
 _TOKEN = _array({"type": "object", "required": ["service_request_id", "token"]})
-_DISCOVERY = {"type": "object", "required": ["changeset", "endpoints"]}
+_DISCOVERY = {
+    "type": "object", "required": ["changeset", "contact", "key_service", "endpoints"],
+    "properties": {"changeset": _TEXT, "contact": _TEXT, "key_service": _TEXT,
+                   "endpoints": _array({
+                       "type": "object",
+                       "required": ["specification", "url", "changeset", "type", "formats"],
+                       "properties": {"specification": _TEXT, "url": _TEXT,
+                                      "changeset": _TEXT, "type": _TEXT,
+                                      "formats": _array(_TEXT)}})}}
 
 _ERROR_DOCS = {
-    400: "Bad input: a missing or invalid parameter (the spec's 400)",
+    400: "Bad input: a missing or invalid parameter (the spec's 400); in a POST also an "
+         "unknown jurisdiction_id or a position outside the city",
     403: "Missing or invalid api_key, or a role that may not do this (the spec's 403)",
     404: "No such service, request, token or jurisdiction, or outside the city",
     409: "Idempotency-Key reused with another request",
@@ -257,7 +294,7 @@ def get_service_definition(
 
 
 _REQUEST_FIELDS = {
-    "type": "object", "required": ["service_code"],
+    "type": "object", "required": ["service_code", "lat", "long"],
     "properties": {
         "api_key": {"type": "string", "maxLength": 200},
         "jurisdiction_id": {"type": "string", "pattern": "^[0-9]{6}$"},
@@ -275,7 +312,7 @@ _REQUEST_FIELDS = {
 @router.post(
     "/requests.{fmt}", summary="Report a request (上报): a new case",
     status_code=status.HTTP_201_CREATED, response_class=Response,
-    responses=_responses(_CREATED, 403, 404, 409, 413, ok=201),
+    responses=_responses(_CREATED, 403, 409, 413, ok=201),
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/x-www-form-urlencoded": {"schema": _REQUEST_FIELDS},
         "application/json": {"schema": _REQUEST_FIELDS}}}},
@@ -321,10 +358,20 @@ def _decode_fields(body: bytes, content_type: str) -> dict[str, Any]:
 
 
 def _post_request(fmt, fields, store, city, clock, authorization, idempotency_key):
+    try:
+        return _report(fmt, fields, store, city, clock, authorization, idempotency_key)
+    except NotFoundError as exc:
+        # an unknown jurisdiction_id or a position outside the city: in a POST the
+        # spec calls these bad input (400), not a resource not found
+        raise InvalidValueError(str(exc)) from None
+
+
+def _report(fmt, fields, store, city, clock, authorization, idempotency_key):
     req = o311.parse_request(fields, event_classes())
     principal = _principal(store, req.api_key, authorization)
     may_report(principal)
     jurisdiction = _check_jurisdiction(city, req.jurisdiction_id)
+    validate_lonlat([req.lon], [req.lat])  # before converting: swapped, out of range
     lon, lat = to_wgs84([req.lon], [req.lat], crs=req.crs)
     validate_lonlat(lon, lat)
     lon, lat = float(lon[0]), float(lat[0])
