@@ -5,11 +5,9 @@ as /v1/cases (`gridcore.app.report_case`) and the store, and renders the answer 
 or the spec's XML. Errors are gridcore exceptions, answered by api/errors.py in the
 spec's shape (``[{"code", "description"}]``) because the path is under /open311/.
 
-Who may do what is decided in two functions only, `may_report` and `case_scope`, which
-apply the rules of ``POST /v1/cases``, ``GET /v1/cases`` and ``GET /v1/cases/{id}``:
-anyone reads discovery and services; requests need a token (the ``api_key`` parameter or
-field, or ``Authorization: Bearer``); a chief sees the cases in their cells, a department
-the cases sent to it, the other roles every case.
+Who may do what is `gridcore.access`'s, as for ``/v1/cases``: anyone reads discovery and
+services; requests need a token (the ``api_key`` parameter or field, or
+``Authorization: Bearer``) and show only the cases its holder may see.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -27,8 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CityDep, ClockDep, StoreDep
 from gridcore import app
 from gridcore import open311 as o311
-from gridcore.auth import Principal, Role, bearer_to_token, require_role
-from gridcore.cases import ACTION_ROLES, Action, Case, departments, event_class, event_classes
+from gridcore.access import Permission, Scope, authorize
+from gridcore.auth import Principal, bearer_to_token
+from gridcore.cases import Case, departments, event_class, event_classes
 from gridcore.codes import parent_code, parse_cell_code
 from gridcore.crs import to_wgs84, validate_lonlat
 from gridcore.errors import (
@@ -36,7 +34,6 @@ from gridcore.errors import (
     InvalidCodeError,
     InvalidValueError,
     NotFoundError,
-    PermissionDeniedError,
 )
 from gridcore.open311 import Format
 
@@ -142,43 +139,6 @@ ApiKey = Annotated[str | None, Query(
 
 
 # --------------------------------------------------------------------------- access
-
-def may_report(principal: Principal) -> None:
-    """Refuse a caller who may not report a case (the roles of ``POST /v1/cases``)."""
-    require_role(principal, *ACTION_ROLES[Action.REPORT])
-
-
-@dataclass(frozen=True)
-class CaseScope:
-    """The cases a caller may see: in these cells, with this department (None: any)."""
-
-    cell_codes: frozenset[str] | None = None
-    department: str | None = None
-
-    def check(self, case: Case) -> None:
-        """Refuse a case outside the scope, as ``GET /v1/cases/{id}`` does."""
-        if self.cell_codes is not None and case.cell_code not in self.cell_codes:
-            raise PermissionDeniedError(
-                f"case {case.id} lies in cell {case.cell_code}, which is not among the "
-                "cells assigned to you")
-        if self.department is not None and case.department != self.department:
-            raise PermissionDeniedError(
-                f"case {case.id} is not with your department {self.department!r}")
-
-
-def case_scope(store, principal: Principal, today: dt.date) -> CaseScope:
-    """Which cases a caller may see: the rules of ``GET /v1/cases`` and its ``{id}``.
-
-    A chief sees the cases in the cells of their alleys today, a department the cases
-    dispatched to it, every other role every case.
-    """
-    if principal.role is Role.CHIEF:
-        return CaseScope(cell_codes=frozenset(
-            app.chief_cells(store, principal.subject, on=today)))
-    if principal.role is Role.DEPARTMENT:
-        return CaseScope(department=principal.subject)
-    return CaseScope()
-
 
 def _principal(store, api_key: str | None, authorization: str | None) -> Principal:
     """Return the caller named by ``api_key`` or the Bearer header (403 under /open311/)."""
@@ -369,7 +329,8 @@ def _post_request(fmt, fields, store, city, clock, authorization, idempotency_ke
 def _report(fmt, fields, store, city, clock, authorization, idempotency_key):
     req = o311.parse_request(fields, event_classes())
     principal = _principal(store, req.api_key, authorization)
-    may_report(principal)
+    authorize(principal, Permission.REPORT_CASE)
+    scope = app.scope_of(store, principal, today=clock.today())
     jurisdiction = _check_jurisdiction(city, req.jurisdiction_id)
     validate_lonlat([req.lon], [req.lat])  # before converting: swapped, out of range
     lon, lat = to_wgs84([req.lon], [req.lat], crs=req.crs)
@@ -389,7 +350,7 @@ def _report(fmt, fields, store, city, clock, authorization, idempotency_key):
         at=clock.now_utc(), component_code=req.component_code, photo_ref=req.media_url,
         idempotency_key=idempotency_key,
         request_hash="open311:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-        principal=f"{principal.role.value}:{principal.subject}")
+        principal=f"{principal.role.value}:{principal.subject}", scope=scope)
     case = done.case
     answer = {"service_request_id": str(case.id),
               "service_notice": f"已受理 (上报); 处置时限 {case.time_limit_hours:g} 小时",
@@ -447,16 +408,17 @@ def get_requests(
              updated_after=updated_after, polygon=polygon, page=str(page),
              page_size=str(page_size)),
         event_classes(), now=now, tz=clock.tz)
-    scope = case_scope(store, principal, today)
+    authorize(principal, Permission.READ_CASES)
+    scope = app.scope_of(store, principal, today=today)
     cases = _find(store, city, query, scope, jurisdiction)
     return _render(_records(store, city, cases, now, clock.tz), fmt, "service_requests")
 
 
-def _find(store, city, query: o311.RequestQuery, scope: CaseScope,
+def _find(store, city, query: o311.RequestQuery, scope: Scope,
           jurisdiction: str | None) -> list[Case]:
     import shapely
 
-    cells = None if scope.cell_codes is None else set(scope.cell_codes)
+    cells = None
     grid = city.cells
 
     def narrow(mask) -> None:
@@ -475,7 +437,7 @@ def _find(store, city, query: o311.RequestQuery, scope: CaseScope,
                   reported_since=query.start, reported_before=query.end,
                   updated_since=query.updated_after)
     kw.update(cell_codes=None if cells is None else sorted(cells),
-              department=scope.department)
+              visible=scope.case_filter())
     if query.polygon is None or query.ids is not None:
         return store.list_cases(limit=query.page_size, offset=query.offset, **kw)
     # exact containment of the positions: candidates from the cells, then paged here
@@ -498,7 +460,8 @@ def get_request(
     jurisdiction = _check_jurisdiction(city, jurisdiction_id)
     now, today = _today(clock)
     case = store.get_case(service_request_id)
-    case_scope(store, principal, today).check(case)
+    authorize(principal, Permission.READ_CASES)
+    app.scope_of(store, principal, today=today).check_case(case)
     if jurisdiction is not None and _district_of(case) != jurisdiction:
         raise NotFoundError(
             f"request {service_request_id} is not in jurisdiction {jurisdiction}")
@@ -525,9 +488,10 @@ def get_token(
     if case_id is None:
         raise NotFoundError(f"no request of yours was posted with token {token!r}")
     _, today = _today(clock)
-    case_scope(store, principal, today).check(store.get_case(case_id))
+    authorize(principal, Permission.READ_CASES)
+    app.scope_of(store, principal, today=today).check_case(store.get_case(case_id))
     return _render([{"service_request_id": str(case_id), "token": token}], fmt,
                    "service_requests")
 
 
-__all__ = ["CaseScope", "case_scope", "may_report", "router"]
+__all__ = ["router"]
