@@ -28,6 +28,7 @@ T0 = dt.datetime(2026, 3, 2, 8, tzinfo=dt.UTC)
 XC, FT = "110102", "110106"
 STREET = "110102001"  # 西长安街街道: chief c002's cells lie in it
 IN_MARK, OUT_MARK, TASK_MARK = "IN-3k7-描述", "OUT-7q2-描述", "TASK-9z4-描述"
+ALERT_MARK = "ALERT-5m8-东城的报警"
 OTHER_CHIEF_NAME = "陈静"  # c003, in 东城
 
 ROLES = ("admin", "dispatcher", "district", "cgzf", "jd", "street", "chief", "volunteer",
@@ -75,6 +76,12 @@ def world(city_db, city, tmp_path_factory):
     theirs = sorted(gapp.chief_cells(store, "c003", on=today) - set(mine))
     assert mine and theirs and all(c.startswith(STREET) for c in mine)
     tokens = _tokens(store)
+    # an alert in chief c003's cell (the sample's alerts all lie around 堂子胡同)
+    row = store.heat_alerts(limit=1)[0]
+    outside = {k: v for k, v in row.items() if k not in ("id", "dataset", "created_at")}
+    outside.update(cell_code=theirs[0], cell_codes=[theirs[0]], reason_zh=ALERT_MARK,
+                   reason_en=ALERT_MARK)
+    store.replace_heat_alerts("matrix-outside", [outside])
     clock = FixedClock(T0)
     app = create_app(Settings(db=path, build_if_empty=False, warm_up=False), clock=clock)
     with TestClient(app) as client:
@@ -320,13 +327,13 @@ ROWS: dict[tuple[str, str], list[tuple]] = {
 #: What no answer to a role may contain: markers of objects outside its scope.
 FORBIDDEN: dict[str, set[str]] = {
     "admin": set(), "dispatcher": set(),
-    "district": {OUT_MARK, OTHER_CHIEF_NAME},
+    "district": {OUT_MARK, OTHER_CHIEF_NAME, ALERT_MARK},
     "cgzf": {IN_MARK, OUT_MARK, TASK_MARK},
-    "jd": {OUT_MARK, TASK_MARK, OTHER_CHIEF_NAME},
-    "street": {OUT_MARK, OTHER_CHIEF_NAME},
-    "chief": {OUT_MARK, OTHER_CHIEF_NAME},
-    "volunteer": {OUT_MARK, TASK_MARK, OTHER_CHIEF_NAME},
-    "supervisor": {OUT_MARK, TASK_MARK},
+    "jd": {OUT_MARK, TASK_MARK, OTHER_CHIEF_NAME, ALERT_MARK},
+    "street": {OUT_MARK, OTHER_CHIEF_NAME, ALERT_MARK},
+    "chief": {OUT_MARK, OTHER_CHIEF_NAME, ALERT_MARK},
+    "volunteer": {OUT_MARK, TASK_MARK, OTHER_CHIEF_NAME, ALERT_MARK},
+    "supervisor": {OUT_MARK, TASK_MARK, ALERT_MARK},
 }
 
 
@@ -392,7 +399,7 @@ def test_alerts_only_in_the_callers_cells(world):
     """Before: GET /v1/alerts gave the whole city's alerts to any token."""
     h = world.ctx["h"]
     every = world.get("/v1/alerts?limit=1000", headers=h("admin")).json()
-    assert every
+    assert any(a["cell_codes"] == [world.ctx["theirs"][0]] for a in every)
     mine = set(world.ctx["mine"])
     for role in ("chief", "volunteer"):
         got = world.get("/v1/alerts?limit=1000", headers=h(role)).json()
