@@ -214,7 +214,7 @@ def _unsupported_media_type(request: Request) -> JSONResponse:
     given = request.headers.get("content-type")
     if given:
         detail = f"the body is sent as {given.split(';')[0].strip()!r}"
-        if "form" in given:
+        if "x-www-form-urlencoded" in given:
             detail += " (what curl -d and HTML forms send)"
     else:
         # No type is not read as JSON: a browser may send a body without one across

@@ -146,8 +146,8 @@ def _divisions_export(args: argparse.Namespace) -> int:
 def _cell(args: argparse.Namespace) -> int:
     import shapely
 
-    from .crs import to_wgs84
-    from .errors import OutsideCityError
+    from .crs import describe_lonlat, to_wgs84
+    from .errors import CoordinateError, OutsideCityError
     from .grid import point_to_cell
 
     store = _store(args)
@@ -157,6 +157,10 @@ def _cell(args: argparse.Namespace) -> int:
     else:
         if args.lon is None or args.lat is None or args.crs is None:
             raise GridcoreError("give a cell CODE, or --lon, --lat and --crs")
+        words = describe_lonlat(args.lon, args.lat,
+                                city_bounds=tuple(city.cells.total_bounds.tolist()))
+        if words:  # as the service says it: "... would be in the city"
+            raise CoordinateError(words)
         lon, lat = to_wgs84([args.lon], [args.lat], crs=args.crs)
         pos = point_to_cell(city.cells, lon, lat)[0]
         if pos < 0:

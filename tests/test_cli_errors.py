@@ -182,7 +182,7 @@ BAD_INPUT = {
     "divisions export": (("divisions", "export", "streets.txt", "--level", "street"),
                          "cannot tell the format of streets.txt"),
     "cell": (("cell", "--lon", "39.911", "--lat", "116.3756", "--crs", "wgs84"),
-             "lon and lat look swapped"),
+             "lon and lat look swapped (116.3756, 39.911 would be in the city)"),
     "locate": (("locate", "--input", "in.csv", "--output", "out.csv"), "--crs"),
     "components import": (("components", "import", "empty.gpkg"), "is empty"),
     "components export": (("components", "export", "c.csv", "--district", "12"),
