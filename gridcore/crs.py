@@ -180,6 +180,9 @@ def describe_lonlat(lon: float, lat: float, *, region: str = "china",
         said = "; ".join(f"{name} {_num(v)} is outside -{limit}..{limit}"
                          for name, v, limit in (("lon", lon, 180), ("lat", lat, 90))
                          if abs(v) > limit)
+        if abs(lon) > 360 and abs(lat) > 360:
+            said += ("; these look like projected metres: send longitude and latitude in "
+                     "degrees (wgs84, gcj02 or bd09)")
         return f"{said}; {swapped}" if swapped else said
     if region != "china" or _inside(lon, lat, _CHINA_WITH_MARGIN):
         return None

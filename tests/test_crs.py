@@ -147,6 +147,8 @@ def shapely_coords(geom):
     (float("-inf"), float("nan"), "lon is -inf and lat is NaN: coordinates must be finite"),
     (200.0, 100.0, "lon 200 is outside -180..180; lat 100 is outside -90..90"),
     (2.35, 48.85, "lon 2.35, lat 48.85 lies outside China (lon 73.66..135.05"),
+    (449_000.0, 4_414_000.0, "lon 449000 is outside -180..180; lat 4414000 is outside -90..90; "
+                             "these look like projected metres"),
 ])
 def test_describe_lonlat_says_what_is_wrong(lon, lat, words):
     beijing = (115.4, 39.4, 117.5, 41.1)

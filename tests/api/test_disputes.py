@@ -531,6 +531,7 @@ MALFORMED = [
      "coordinates: lat 116.35 is outside -90..90; lon and lat look swapped (116.35, 39.87"),
     ({"type": "LineString", "coordinates": [[116.35, 39.87], [116.36, 139.87]]},
      "coordinates[1]: lat 139.87 is outside -90..90"),
+    ({"type": "Point", "coordinates": [449000.0, 4414000.0]}, "look like projected metres"),
 ]
 
 
