@@ -81,6 +81,7 @@ class CityHolder:
         self._checked_at = -math.inf
         self._located: tuple[City, Locator] | None = None
         self._warm_up: threading.Thread | None = None
+        self._extent: tuple[City, tuple[float, float, float, float]] | None = None
 
     def get(self) -> City:
         """Return the city in force today (loading it on first use or when it changed)."""
@@ -89,6 +90,19 @@ class CityHolder:
             if not self._due(today):
                 return self._city
         return self._refresh(today)
+
+    def extent(self) -> tuple[float, float, float, float] | None:
+        """Return the WGS84 extent of the city loaded last (None before); never read the store.
+
+        For error messages ("would be in the city"), which must not wait on the store.
+        """
+        city = self._city
+        if city is None:
+            return None
+        cached = self._extent
+        if cached is None or cached[0] is not city:
+            cached = self._extent = (city, tuple(float(v) for v in city.cells.total_bounds))
+        return cached[1]
 
     def needs_store(self) -> bool:
         """Whether `get` or `locator` would read the store now (else they take microseconds)."""

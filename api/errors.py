@@ -133,17 +133,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        errors = [
-            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""),
-             "type": err.get("type", "")}
-            for err in exc.errors()
-        ]
-        malformed = any(err["type"] == "json_invalid" for err in errors)
-        status, title = (400, "Malformed JSON") if malformed else (422, "Invalid request")
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in errors[:5])
-        return error_response(status, title, detail, path=request.url.path,
-                              errors=_clean(errors))
+        return answer_validation(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -158,6 +148,123 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception):
         # reached only by what InternalErrors (the outer middleware) did not see
         return answer_exception(exc, path=request.url.path)
+
+
+def answer_validation(request: Request, exc: RequestValidationError) -> Response:
+    """Answer what FastAPI's request validation refused, in words a client can act on.
+
+    A body the route cannot read as JSON (another or no Content-Type) is a 415; malformed
+    JSON a 400; a lon or lat outside the ranges the schema declares (or NaN, inf) is said
+    the way `gridcore.crs.describe_lonlat` says it, with the "looks swapped" hint; the
+    rest is pydantic's field messages.
+    """
+    if _unread_body(exc):
+        return _unsupported_media_type(request)
+    errors = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""),
+         "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    coordinates = False
+    for err, raw in zip(errors, exc.errors(), strict=True):
+        words = _coordinate_words(request, exc, raw)
+        if words:
+            err["msg"], err["coordinate"], coordinates = words, True, True
+    malformed = any(err["type"] == "json_invalid" for err in errors)
+    if malformed:
+        status, title = 400, "Malformed JSON"
+    elif coordinates:
+        status, title = 422, "Bad coordinates"
+    else:
+        status, title = 422, "Invalid request"
+    said = dict.fromkeys(_said(err) for err in errors[:5])  # a swapped pair: said once
+    for err in errors:
+        err.pop("coordinate", None)
+    return error_response(status, title, "; ".join(said), path=request.url.path,
+                          errors=_clean(errors))
+
+
+_COORDINATES = ("lon", "lat")
+# the constraints a declared coordinate range (ge/le) and allow_inf_nan=False produce
+_RANGE_ERRORS = {"less_than_equal", "greater_than_equal", "less_than", "greater_than",
+                 "finite_number"}
+
+
+def _said(err: dict) -> str:
+    loc = [str(p) for p in err["loc"]]
+    if err.get("coordinate"):  # a sentence naming lon and lat; only an object path before it
+        return ".".join(loc[1:-1]) + ": " + err["msg"] if len(loc) > 2 else err["msg"]
+    return f"{'.'.join(loc)}: {err['msg']}"
+
+
+def _coordinate_words(request: Request, exc: RequestValidationError, err: dict) -> str | None:
+    """`describe_lonlat`'s words for a lon/lat range error, read with its partner."""
+    from gridcore.crs import describe_lonlat
+
+    loc = tuple(err.get("loc", ()))
+    if len(loc) < 2 or loc[-1] not in _COORDINATES or err.get("type") not in _RANGE_ERRORS:
+        return None
+    given = _siblings(request, exc, loc)
+    lon, lat = (_as_float(given.get(name)) for name in _COORDINATES)
+    if lon is None or lat is None:  # the partner is missing or not a number: this one alone
+        lon, lat = (_as_float(err.get("input")), 0.0) if loc[-1] == "lon" else (
+            0.0, _as_float(err.get("input")))
+    if lon is None or lat is None:
+        return None
+    city = getattr(request.app.state, "city", None)
+    return describe_lonlat(lon, lat, region="world",
+                           city_bounds=city.extent() if city is not None else None)
+
+
+def _siblings(request: Request, exc: RequestValidationError, loc: tuple) -> dict:
+    """Return the mapping the field at ``loc`` was read from: the query or its body object."""
+    if loc[0] == "query" and len(loc) == 2:
+        return dict(request.query_params)
+    if loc[0] == "body":
+        node = exc.body
+        for key in loc[1:-1]:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                return {}
+        return node if isinstance(node, dict) else {}
+    return {}
+
+
+def _as_float(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _unread_body(exc: RequestValidationError) -> bool:
+    """Whether the route got its body as raw bytes: FastAPI did not read it as JSON.
+
+    FastAPI reads a body as JSON only when its Content-Type is JSON (application/json,
+    ``+json``); any other type, or none, leaves the bytes, which then fail validation.
+    A form route gets form data, not bytes, so this never fires for it.
+    """
+    return isinstance(exc.body, bytes | bytearray) and len(exc.body) > 0
+
+
+def _unsupported_media_type(request: Request) -> Response:
+    given = request.headers.get("content-type")
+    if given:
+        detail = f"the body is sent as {given.split(';')[0].strip()!r}"
+        if "x-www-form-urlencoded" in given:
+            detail += " (what curl -d and HTML forms send)"
+    else:
+        # No type is not read as JSON: a browser may send a body without one across
+        # sites with no CORS preflight (FastAPI's strict content type).
+        detail = "the body has no Content-Type"
+    detail += ("; this route reads JSON: send it with Content-Type: application/json "
+               "(curl: --json or -H 'Content-Type: application/json')")
+    return error_response(415, "Unsupported media type", detail, path=request.url.path,
+                          headers={"Accept-Post": "application/json"}
+                          if request.method == "POST" else None)
 
 
 def answer_exception(exc: BaseException, *, path: str | None = None) -> Response:

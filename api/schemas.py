@@ -133,6 +133,7 @@ PROBLEM_RESPONSES: dict[int | str, dict] = {
     404: _problem_response("Not found, or the position lies outside the city"),
     409: _problem_response("Step not allowed now, or a conflicting request"),
     413: _problem_response("Request body too large"),
+    415: _problem_response("The body is not sent as JSON (Content-Type: application/json)"),
     422: _problem_response("Invalid input: codes, coordinates, CRS, geometry, fields"),
 }
 

@@ -481,9 +481,18 @@ def import_components(store: Store, path: str | Path, *, crs=None, table=None) -
 
 
 def export_components(store: Store, path: str | Path, *, district: str | None = None) -> Path:
-    """Write stored components to GeoPackage/GeoJSON/CSV (by the file's extension)."""
+    """Write stored components to GeoPackage/GeoJSON/CSV (by the file's extension).
+
+    Raises
+    ------
+    InvalidCodeError
+        ``district`` is not a 6-digit district code (an empty export would hide it).
+    """
+    from .codes import Level, validate_division_code
     from .components import write_components_file
 
+    if district is not None:
+        district = validate_division_code(district, Level.DISTRICT)
     return write_components_file(store.load_components(district=district), path)
 
 

@@ -147,8 +147,8 @@ def _divisions_export(args: argparse.Namespace) -> int:
 def _cell(args: argparse.Namespace) -> int:
     import shapely
 
-    from .crs import to_wgs84
-    from .errors import OutsideCityError
+    from .crs import describe_lonlat, to_wgs84
+    from .errors import CoordinateError, OutsideCityError
     from .grid import point_to_cell
 
     store = _store(args)
@@ -158,6 +158,10 @@ def _cell(args: argparse.Namespace) -> int:
     else:
         if args.lon is None or args.lat is None or args.crs is None:
             raise GridcoreError("give a cell CODE, or --lon, --lat and --crs")
+        words = describe_lonlat(args.lon, args.lat,
+                                city_bounds=tuple(city.cells.total_bounds.tolist()))
+        if words:  # as the service says it: "... would be in the city"
+            raise CoordinateError(words)
         lon, lat = to_wgs84([args.lon], [args.lat], crs=args.crs)
         pos = point_to_cell(city.cells, lon, lat)[0]
         if pos < 0:
@@ -277,6 +281,7 @@ def _serve(args: argparse.Namespace) -> int:
     from . import app
     from .store import default_db, is_postgres_url, redact
 
+    _check_listen(args.host, args.port)
     db = args.db or default_db()
     if not is_postgres_url(db):
         db = os.path.abspath(db)  # every worker opens the file this process built
@@ -292,9 +297,30 @@ def _serve(args: argparse.Namespace) -> int:
         store.close()
     print(f"gridcore: serving {redact(db)} on http://{args.host}:{args.port} "
           f"({args.workers} worker{'s' if args.workers > 1 else ''})", file=sys.stderr)
-    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level)
+    try:
+        uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level)
+    except SystemExit as exc:  # uvicorn exits 1 or 3 when it cannot start; 3 is our "bug"
+        if exc.code in (0, None):
+            return 0
+        print(f"gridcore: error: the server did not start on http://{args.host}:{args.port} "
+              "(uvicorn's reason is above: e.g. the port is in use or needs privileges)",
+              file=sys.stderr)
+        return EXIT_ERROR
     return 0
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuse a host name that does not resolve before the store is opened or built."""
+    import socket
+
+    from .errors import InvalidValueError
+
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise InvalidValueError(f"--host {host!r} is not an address or a known host name "
+                                "of this machine (e.g. 127.0.0.1, 0.0.0.0)") from None
 
 
 def _positive_int(text: str) -> int:
@@ -304,6 +330,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: a whole number 0-65535")
     return value
 
 
@@ -469,12 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
     hp.add_argument("--out", required=True, help="directory to write heat.html, rhythm.html, "
                                                  "hotspots.html into")
     hp.add_argument("--basemap", choices=["osm", "gaode"], default="osm")
-    hp.add_argument("--day", help="day of the heat layer, YYYY-MM-DD (default: busiest)")
+    hp.add_argument("--day", type=_parse_date,
+                    help="day of the heat layer, YYYY-MM-DD (default: busiest)")
     hms.add_parser("alerts", help="list the stored hotspot alerts")
 
     sv = sub.add_parser("serve", help="serve the API and map pages (builds the city if needed)")
     sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--port", type=_port, default=8000, help="TCP port, 0-65535 (default 8000)")
     sv.add_argument("--log-level", default="info")
     sv.add_argument("--workers", type=_positive_int, default=1,
                     help="worker processes serving the one store (default 1)")

@@ -35,6 +35,8 @@ _X_PI = np.pi * 3000.0 / 180.0
 
 # The rectangle where GCJ-02 applies and where gridcore accepts positions.
 CHINA_BOUNDS = (73.66, 3.86, 135.05, 53.55)  # lon_min, lat_min, lon_max, lat_max
+# A margin so GCJ-02/BD-09 positions of points near the rectangle's edge still pass.
+_CHINA_WITH_MARGIN = tuple(np.add(CHINA_BOUNDS, (-0.2, -0.2, 0.2, 0.2)).tolist())
 
 _INVERSE_TOL_DEG = 1e-10
 _INVERSE_MAX_ITER = 30
@@ -95,48 +97,112 @@ def validate_lonlat(lon: ArrayLike, lat: ArrayLike, *, region: str = "china") ->
     ------
     CoordinateError
         On NaN or infinite values, values out of range, positions outside China, or
-        positions that would lie in China with lon and lat swapped (the message says so).
+        positions that would lie in China with lon and lat swapped; the message is
+        `describe_lonlat`'s, naming the first bad position when there are several.
 
     Examples
     --------
     >>> validate_lonlat([116.39], [39.91])
-    >>> validate_lonlat([39.91], [116.39])
+    >>> validate_lonlat([116.39], [139.91])
     Traceback (most recent call last):
     ...
-    gridcore.errors.CoordinateError: position 0 (lon=39.91, lat=116.39) looks like lat/lon ...
+    gridcore.errors.CoordinateError: lat 139.91 is outside -90..90
     """
     lon_a, lat_a = _arrays(lon, lat)
     lon_f, lat_f = lon_a.ravel(), lat_a.ravel()
     bad = ~(np.isfinite(lon_f) & np.isfinite(lat_f))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise CoordinateError(
-            f"position {i} (lon={lon_f[i]}, lat={lat_f[i]}) is not a finite number; "
-            f"{int(bad.sum())} position(s) are NaN or infinite"
-        )
-    # A margin so GCJ-02/BD-09 positions of points near the rectangle's edge still pass.
-    x0, y0, x1, y1 = np.add(CHINA_BOUNDS, (-0.2, -0.2, 0.2, 0.2))
-    in_china = (lon_f >= x0) & (lon_f <= x1) & (lat_f >= y0) & (lat_f <= y1)
-    swapped_in_china = (lat_f >= x0) & (lat_f <= x1) & (lon_f >= y0) & (lon_f <= y1)
-    out_of_range = (np.abs(lon_f) > 180) | (np.abs(lat_f) > 90)
-    suspicious = out_of_range | (~in_china if region == "china" else np.zeros_like(in_china))
-    if not suspicious.any():
+    bad |= (np.abs(lon_f) > 180) | (np.abs(lat_f) > 90)
+    if region == "china":
+        x0, y0, x1, y1 = _CHINA_WITH_MARGIN
+        bad |= ~((lon_f >= x0) & (lon_f <= x1) & (lat_f >= y0) & (lat_f <= y1))
+    if not bad.any():
         return
-    i = int(np.flatnonzero(suspicious)[0])
-    where = f"position {i} (lon={lon_f[i]}, lat={lat_f[i]})"
-    if swapped_in_china[i] and not in_china[i]:
-        raise CoordinateError(
-            f"{where} looks like lat/lon swapped: lon must come first "
-            f"(did you mean lon={lat_f[i]}, lat={lon_f[i]}?)"
-        )
-    if out_of_range[i]:
-        raise CoordinateError(
-            f"{where} is out of range: lon must lie in [-180, 180] and lat in [-90, 90]"
-        )
-    raise CoordinateError(
-        f"{where} lies outside China (lon {x0}..{x1}, lat {y0}..{y1}); "
-        "gridcore handles positions in China only"
-    )
+    i = int(np.flatnonzero(bad)[0])
+    words = describe_lonlat(float(lon_f[i]), float(lat_f[i]), region=region)
+    if lon_f.size > 1:
+        words = f"position {i}: {words}; {int(bad.sum())} of {lon_f.size} positions are unusable"
+    raise CoordinateError(words)
+
+
+def _num(value: float) -> str:
+    """Write a coordinate as a person would: 116.3756, 200, NaN, inf."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.8f}".rstrip("0").rstrip(".")
+
+
+def _inside(lon: float, lat: float, bounds) -> bool:
+    x0, y0, x1, y1 = bounds
+    return x0 <= lon <= x1 and y0 <= lat <= y1
+
+
+def describe_lonlat(lon: float, lat: float, *, region: str = "china",
+                    city_bounds: tuple[float, float, float, float] | None = None) -> str | None:
+    """Say in words what is wrong with one lon/lat position, or return None.
+
+    The one wording of a bad position, used by `validate_lonlat` (so by every
+    conversion and by the command line) and by the service for the ranges its schema
+    declares.
+
+    Parameters
+    ----------
+    lon, lat : float
+        The position as given, degrees.
+    region : {"china", "world"}
+        ``"china"`` (default) also refuses positions outside China.
+    city_bounds : (min_lon, min_lat, max_lon, max_lat), optional
+        The city's extent, degrees: a swapped position inside it is said to be "in the
+        city" (else "in China").
+
+    Returns
+    -------
+    str or None
+        What is wrong and what would be right; None for a usable position.
+
+    Examples
+    --------
+    >>> describe_lonlat(39.9, 116.4)
+    'lat 116.4 is outside -90..90; lon and lat look swapped (116.4, 39.9 would be in China)'
+    >>> describe_lonlat(float("nan"), 39.9)
+    'lon is NaN: coordinates must be finite numbers'
+    >>> describe_lonlat(116.4, 39.9) is None
+    True
+    """
+    lon, lat = float(lon), float(lat)
+    not_finite = [(name, v) for name, v in (("lon", lon), ("lat", lat)) if not math.isfinite(v)]
+    if not_finite:
+        said = " and ".join(f"{name} is {_num(v)}" for name, v in not_finite)
+        return f"{said}: coordinates must be finite numbers"
+    swapped = _swap_hint(lon, lat, city_bounds)
+    if abs(lat) > 90 or abs(lon) > 180:
+        said = "; ".join(f"{name} {_num(v)} is outside -{limit}..{limit}"
+                         for name, v, limit in (("lon", lon, 180), ("lat", lat, 90))
+                         if abs(v) > limit)
+        if abs(lon) > 360 and abs(lat) > 360:
+            said += ("; these look like projected metres: send longitude and latitude in "
+                     "degrees (wgs84, gcj02 or bd09)")
+        return f"{said}; {swapped}" if swapped else said
+    if region != "china" or _inside(lon, lat, _CHINA_WITH_MARGIN):
+        return None
+    where = f"lon {_num(lon)}, lat {_num(lat)} lies outside China"
+    if swapped:
+        return f"{where}; {swapped}"
+    x0, y0, x1, y1 = CHINA_BOUNDS
+    return (f"{where} (lon {_num(x0)}..{_num(x1)}, lat {_num(y0)}..{_num(y1)}); "
+            "gridcore handles positions in China only")
+
+
+def _swap_hint(lon: float, lat: float, city_bounds) -> str | None:
+    """Return the "looks swapped" words when lat, lon would be a usable position."""
+    if not _inside(lat, lon, _CHINA_WITH_MARGIN):
+        return None
+    # the city's extent with a margin for GCJ-02/BD-09 input (their offsets are < 0.01°)
+    in_city = city_bounds is not None and _inside(
+        lat, lon, np.add(city_bounds, (-0.02, -0.02, 0.02, 0.02)))
+    return (f"lon and lat look swapped ({_num(lat)}, {_num(lon)} would be in "
+            f"{'the city' if in_city else 'China'})")
 
 
 # The formulas below run on numpy arrays (``m=np``) or, for one point, on Python floats

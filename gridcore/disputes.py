@@ -61,12 +61,12 @@ from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from gridcore._time import Clock, city_date, default_clock, to_utc
 from gridcore.codes import CODE_LENGTH, Level
-from gridcore.crs import CRS, project_geometry, to_wgs84, validate_lonlat
+from gridcore.crs import CRS, project_geometry, projected_to_wgs84, to_wgs84, validate_lonlat
 from gridcore.errors import (
     CoordinateError,
     CRSError,
@@ -76,6 +76,7 @@ from gridcore.errors import (
     PermissionDeniedError,
     TransitionError,
 )
+from gridcore.geojson import geojson_to_geometry, polygon_problem
 
 __all__ = [
     "Level",
@@ -351,6 +352,12 @@ def _project(geoms: Any) -> Any:
     return project_geometry(geoms)
 
 
+def _lonlat(x: float, y: float) -> tuple[float, float]:
+    """One EPSG:4548 position in WGS84 degrees (for messages)."""
+    lon, lat = projected_to_wgs84([x], [y])
+    return float(lon[0]), float(lat[0])
+
+
 def _unproject(geoms: Any) -> Any:
     """EPSG:4548 metres → WGS84 lon/lat geometries."""
     return project_geometry(geoms, inverse=True)
@@ -358,21 +365,13 @@ def _unproject(geoms: Any) -> Any:
 
 def _as_geometry(obj: Any, index: int | None = None) -> BaseGeometry:
     """Return a shapely geometry from a shapely geometry or a GeoJSON mapping."""
-    where = "" if index is None else f" (incident {index})"
     if isinstance(obj, BaseGeometry):
         return obj
+    what = "geometry" if index is None else f"incident {index}"
     if isinstance(obj, Mapping):
-        if obj.get("type") == "Feature":
-            obj = obj.get("geometry") or {}
-        try:
-            return shape(obj)
-        except Exception as exc:  # shapely raises several types for bad GeoJSON
-            raise GeometryError(
-                f"not a valid GeoJSON geometry{where}: {exc}; send e.g. "
-                '{"type": "Point", "coordinates": [116.35, 39.87]}'
-            ) from exc
+        return geojson_to_geometry(obj, what=what)  # refused in words, see gridcore.geojson
     raise GeometryError(
-        f"an incident geometry must be a shapely geometry or a GeoJSON mapping{where}, "
+        f"{what}: an incident geometry must be a shapely geometry or a GeoJSON mapping, "
         f"not {type(obj).__name__}"
     )
 
@@ -381,26 +380,6 @@ def _as_crs(crs: Any) -> CRS:
     if isinstance(crs, CRS):
         return crs
     return CRS.parse(crs)
-
-
-def geojson_to_geometry(obj: Any) -> BaseGeometry:
-    """Return a shapely geometry from a GeoJSON geometry or Feature mapping.
-
-    Parameters
-    ----------
-    obj : mapping or shapely geometry
-        ``{"type": "Point", "coordinates": [lon, lat]}`` and the like, or a Feature.
-
-    Returns
-    -------
-    shapely geometry
-
-    Raises
-    ------
-    GeometryError
-        Not a readable GeoJSON geometry (the message shows a valid example).
-    """
-    return _as_geometry(obj)
 
 
 def _check_coordinates(geoms: np.ndarray, crs: CRS) -> None:
@@ -635,10 +614,7 @@ class DisputeScreener:
         bad = area_like & ~shapely.is_valid(proj)
         if bad.any():
             i = int(np.argmax(bad))
-            raise GeometryError(
-                f"incident {i} is not a valid polygon ({shapely.is_valid_reason(proj[i])}); "
-                "send a polygon whose rings do not cross themselves or each other"
-            )
+            raise GeometryError(f"incident {i}: {polygon_problem(proj[i], to_lonlat=_lonlat)}")
         lim = self.limits
         area = np.where(area_like, shapely.area(proj), 0.0)
         length = np.where(kinds == 1, shapely.length(proj), 0.0)

@@ -38,6 +38,7 @@ from gridcore.crs import (
     CRS,
     GEOGRAPHIC_EPSG,
     PROJECTED_EPSG,
+    describe_lonlat,
     to_wgs84,
     validate_lonlat,
     wgs84_to_projected,
@@ -643,13 +644,9 @@ class _CsvJob:
         if not ok.all() and self.policy is InvalidRows.ERROR:
             i = int(np.flatnonzero(~ok)[0])
             line = self.rows + i + 2  # 1-based, after the header
-            try:
-                validate_lonlat([lon[i]], [lat[i]])
-                why = "is unusable"
-            except CoordinateError as err:
-                why = str(err).split(") ", 1)[-1]
+            why = describe_lonlat(lon[i], lat[i]) or "is unusable"
             raise CoordinateError(
-                f"line {line}: lon={lon_text.iloc[i]!r}, lat={lat_text.iloc[i]!r} {why}; "
+                f"line {line}: lon={lon_text.iloc[i]!r}, lat={lat_text.iloc[i]!r}: {why}; "
                 f"fix the row or pass invalid_rows='empty' to leave its codes empty"
             )
         pos = np.full(len(lon), -1, dtype=np.int64)

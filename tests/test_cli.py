@@ -41,7 +41,7 @@ def test_cell_by_code_and_by_coordinate(env_db, city):
         (("cell", "11010"), "5 digits"),
         (("cell", "110102001999999"), "no unit grid cell"),
         (("cell", "--lon", "39.911", "--lat", "116.3756", "--crs", "wgs84"), "swapped"),
-        (("cell", "--lon", "nan", "--lat", "39.9", "--crs", "wgs84"), "not a finite"),
+        (("cell", "--lon", "nan", "--lat", "39.9", "--crs", "wgs84"), "finite numbers"),
         (("cell", "--lon", "117.9", "--lat", "39.9", "--crs", "wgs84"), "no unit grid cell"),
         (("grid", "validate", "missing.gpkg"), "does not exist"),
     ],

@@ -155,3 +155,80 @@ def test_readme_locate_examples_name_the_crs():
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     lines = [ln for ln in io.StringIO(readme) if ln.lstrip().startswith("gridcore locate")]
     assert lines and all("--crs" in ln for ln in lines)
+
+
+# ---- every command of `gridcore --help`, on bad input ---------------------------------
+
+def _leaf_commands(parser, prefix=()):
+    """Every runnable command of the parser ("grid validate", "serve", ...), read from it."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [" ".join(prefix)]
+    return [name for action in subs for cmd, sub in action.choices.items()
+            for name in _leaf_commands(sub, (*prefix, cmd))]
+
+
+# command -> (arguments on bad input, the words the one error line must hold); all exit 2
+# (the command could not run on this input), as the README documents
+BAD_INPUT = {
+    "build": (("--db", "junk.db", "build"), "file is not a database"),
+    "grid validate": (("grid", "validate", "missing.gpkg"), "does not exist"),
+    "grid import": (("grid", "import", "grid.csv", "--valid-from", "2026-07-01"),
+                    "no geometry"),
+    "grid export": (("grid", "export", "cells.txt"), "cannot tell the format of cells.txt"),
+    "grid versions": (("--db", "adir", "grid", "versions"), "adir: it is a directory"),
+    "divisions export": (("divisions", "export", "streets.txt", "--level", "street"),
+                         "cannot tell the format of streets.txt"),
+    "cell": (("cell", "--lon", "39.911", "--lat", "116.3756", "--crs", "wgs84"),
+             "lon and lat look swapped (116.3756, 39.911 would be in the city)"),
+    "locate": (("locate", "--input", "in.csv", "--output", "out.csv"), "--crs"),
+    "components import": (("components", "import", "empty.gpkg"), "is empty"),
+    "components export": (("components", "export", "c.csv", "--district", "12"),
+                          "code '12' has 2 digits"),
+    "disputes screen": (("disputes", "screen", "junk.geojson", "--crs", "wgs84"), "GeoPackage"),
+    "heatmap pages": (("heatmap", "pages", "--out", "a_file"), "a_file"),
+    "heatmap alerts": (("--db", "junk.db", "heatmap", "alerts"), "junk.db: file is not a"),
+    "serve": (("serve", "--host", "no-such-host.invalid"), "is not an address or a known host"),
+    "token create": (("token", "create", "--role", "admin", "--name", "x", "--expires", "5x"),
+                     "'5x' is not a duration"),
+    "token list": (("--db", "junk.db", "token", "list"), "cannot open the SQLite store"),
+    "token revoke": (("token", "revoke", "nope"), "names no token"),
+}
+
+
+def test_every_command_has_a_bad_input_row():
+    from gridcore.cli import _COMMANDS, build_parser
+
+    commands = _leaf_commands(build_parser())
+    assert len(commands) >= 17 and "grid validate" in commands
+    assert sorted(commands) == sorted(BAD_INPUT), "give each new command a bad-input row"
+    assert sorted(_COMMANDS) == sorted(commands)  # every command the parser offers runs
+
+
+def test_every_command_on_bad_input_is_one_line_and_exit_2(env_db, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "junk.db").write_bytes(b"not a database at all")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "grid.csv").write_text("code,x,y\n110102001019033,1,2\n")
+    (tmp_path / "in.csv").write_text(f"id,lon,lat\n1,{POINT}\n")
+    (tmp_path / "empty.gpkg").write_bytes(b"")
+    (tmp_path / "junk.geojson").write_text("not json at all")
+    (tmp_path / "a_file").write_text("a file where a directory should go")
+
+    def check(item):
+        name, (args, words) = item
+        out = run(*args, db=env_db, cwd=tmp_path)
+        assert "Traceback" not in out.stderr, (name, out.stderr)
+        assert out.returncode == 2, (name, out.returncode, out.stderr)
+        errors = [ln for ln in out.stderr.splitlines() if ln.startswith("gridcore")
+                  and "error: " in ln]
+        assert len(errors) == 1 and out.stderr.strip().splitlines()[-1] == errors[0], \
+            (name, out.stderr)
+        assert words in errors[0], (name, errors[0])
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(check, BAD_INPUT.items()))
+    assert (tmp_path / "junk.db").read_bytes() == b"not a database at all"  # left as it was

@@ -77,11 +77,12 @@ def test_projected_round_trip_and_scale():
 @pytest.mark.parametrize(
     "lon,lat,match",
     [
-        (float("nan"), 39.9, "not a finite number"),
-        (116.4, float("inf"), "not a finite number"),
-        (39.911, 116.3756, "swapped"),
-        (200.0, 39.9, "out of range"),
-        (116.4, -95.0, "out of range"),
+        (float("nan"), 39.9, "lon is NaN: coordinates must be finite numbers"),
+        (116.4, float("inf"), "lat is inf: coordinates must be finite numbers"),
+        (39.911, 116.3756, r"lat 116.3756 is outside -90..90; lon and lat look swapped "
+                           r"\(116.3756, 39.911 would be in China\)"),
+        (200.0, 39.9, r"lon 200 is outside -180..180"),
+        (116.4, -95.0, r"lat -95 is outside -90..90"),
         (2.35, 48.85, "outside China"),
     ],
 )
@@ -136,3 +137,21 @@ def shapely_coords(geom):
     import shapely
 
     return shapely.get_coordinates(geom)
+
+
+@pytest.mark.parametrize(("lon", "lat", "words"), [
+    (39.9, 116.4, "lat 116.4 is outside -90..90; lon and lat look swapped "
+                  "(116.4, 39.9 would be in the city)"),
+    (40.0, 80.0, "lon 40, lat 80 lies outside China; lon and lat look swapped "
+                 "(80, 40 would be in China)"),  # swapped, in China but not in the city
+    (float("-inf"), float("nan"), "lon is -inf and lat is NaN: coordinates must be finite"),
+    (200.0, 100.0, "lon 200 is outside -180..180; lat 100 is outside -90..90"),
+    (2.35, 48.85, "lon 2.35, lat 48.85 lies outside China (lon 73.66..135.05"),
+    (449_000.0, 4_414_000.0, "lon 449000 is outside -180..180; lat 4414000 is outside -90..90; "
+                             "these look like projected metres"),
+])
+def test_describe_lonlat_says_what_is_wrong(lon, lat, words):
+    beijing = (115.4, 39.4, 117.5, 41.1)
+    assert crs.describe_lonlat(lon, lat, city_bounds=beijing).startswith(words)
+    assert crs.describe_lonlat(116.4, 39.9, city_bounds=beijing) is None
+    assert crs.describe_lonlat(2.35, 48.85, region="world") is None

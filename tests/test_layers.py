@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the command line or the web.
 DOMAIN = ["_time", "errors", "crs", "codes", "sindex", "divisions", "components", "grid",
           "locate", "cases", "chiefs", "auth", "disputes", "heatmap", "maps", "census",
-          "complaints", "open311", "_data", "worktime"]
+          "complaints", "open311", "_data", "worktime", "geojson"]
 DRIVERS = {"sqlite3", "psycopg", "psycopg_pool"}
 WEB = {"fastapi", "starlette", "api"}
 

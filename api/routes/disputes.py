@@ -52,9 +52,9 @@ from gridcore.disputes import (
     Override,
     Screening,
     TaskStatus,
-    geojson_to_geometry,
 )
 from gridcore.errors import InvalidCodeError, PermissionDeniedError, TransitionError
+from gridcore.geojson import geojson_to_geometry
 
 router = APIRouter(prefix="/v1/disputes", tags=["disputes 跨区吹哨"])
 
@@ -101,7 +101,7 @@ def _screener(city: Any, store: Any, level: DisputeLevel | str) -> DisputeScreen
 
 
 def _screen(body: DisputeScreenCreate, city: Any, store: Any, today: dt.date) -> Screening:
-    geometry = body.geometry.model_dump()
+    geometry = geojson_to_geometry(body.geometry.model_dump(), what="geometry")
     return _screener(city, store, body.level).screen_one(
         geometry, crs=body.crs.value, accuracy_m=body.accuracy_m, on=body.on or today
     )
@@ -391,7 +391,8 @@ def create_override(
 ) -> dict[str, str]:
     """Store an agreement; it applies to screenings from valid_from on."""
     authorize(principal, Permission.RECORD_OVERRIDE)
-    geom = transform_geometry(geojson_to_geometry(body.geometry.model_dump()), src=body.crs.value)
+    geom = transform_geometry(geojson_to_geometry(body.geometry.model_dump(), what="geometry"),
+                              src=body.crs.value)
     o = Override(
         id=body.id,
         name=body.name,

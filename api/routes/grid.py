@@ -16,7 +16,7 @@ from api.deps import CityDep, PrincipalDep, SettingsDep
 from api.schemas import Feature, FeatureCollection
 from gridcore.access import Permission, authorize
 from gridcore.codes import Level, validate_cell_code, validate_division_code
-from gridcore.crs import to_wgs84
+from gridcore.crs import describe_lonlat, to_wgs84
 from gridcore.errors import CellNotFoundError, CoordinateError, NotFoundError, OutsideCityError
 from gridcore.grid import point_to_cell
 from gridcore.maps import Basemap, geometry_to_basemap
@@ -44,6 +44,10 @@ def _parse_bbox(text: str, *, crs: str = "wgs84") -> shapely.Polygon:
         raise CoordinateError(f"bbox has {len(values)} numbers; it needs 4: "
                               "min_lon,min_lat,max_lon,max_lat")
     x0, y0, x1, y1 = values
+    for corner, x, y in (("min_lon,min_lat", x0, y0), ("max_lon,max_lat", x1, y1)):
+        words = describe_lonlat(x, y)
+        if words:
+            raise CoordinateError(f"bbox {corner}: {words}")
     lon, lat = to_wgs84([x0, x1], [y0, y1], crs=crs)  # validates: NaN, range, swapped
     if not (lon[0] < lon[1] and lat[0] < lat[1]):
         raise CoordinateError("bbox must read min_lon,min_lat,max_lon,max_lat with min < max")

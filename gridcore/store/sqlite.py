@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._time import Clock
-from ._base import Dialect, Tx
+from ._base import Dialect, StoreError, Tx
 from ._store import SQLStore
 
 
@@ -68,8 +68,15 @@ class SQLiteStore(SQLStore):
         self._write_lock = threading.RLock()  # re-entrant: a nested BEGIN errors, never hangs
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
-        self._shared = self._connect() if self._memory else None
-        self._migrate()
+        try:
+            self._shared = self._connect() if self._memory else None
+            self._migrate()
+        except sqlite3.DatabaseError as exc:  # not a database, a directory, no permission
+            self.close()
+            why = "it is a directory" if self.path.is_dir() else str(exc)
+            raise StoreError(f"cannot open the SQLite store {self.path}: {why}; name a "
+                             "gridcore store file, or a new path to start one, with --db or "
+                             "GRIDCORE_DB") from None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"

@@ -506,3 +506,60 @@ def test_open_from_an_existing_case(api, frame, city, store_copy, clock):
     assert f"案卷 {case_id}" in task["description"]
     again = api.post(url, json={"accuracy_m": 20}, headers=_h(api, "dispatcher"))
     assert again.status_code == 200 and again.json()["task"]["id"] == task["id"]
+
+
+# ---- malformed geometry is named in words (gridcore.geojson), never numpy's or GEOS's --
+
+_RING = [[116.35, 39.87], [116.36, 39.87], [116.36, 39.88], [116.35, 39.88], [116.35, 39.87]]
+MALFORMED = [
+    ({"type": "Polygon", "coordinates": [_RING[:2]]},
+     "the outer ring of the Polygon has 2 positions; a ring needs at least 4"),
+    ({"type": "Polygon", "coordinates": [_RING[:4]]},
+     "the outer ring of the Polygon is not closed: it starts at (116.35, 39.87) and ends at "
+     "(116.35, 39.88)"),
+    ({"type": "Polygon", "coordinates": _RING},  # one level too shallow: gufunc before
+     "coordinates of a Polygon must be a list of lists of positions; these are nested 1 "
+     "level too shallow"),
+    ({"type": "Point", "coordinates": [[116.35, 39.87]]}, "nested one level too deep"),
+    ({"type": "Point", "coordinates": [116.35]}, "coordinates has 1 number"),
+    ({"type": "LineString", "coordinates": [[116.35, 39.87]]},
+     "a LineString needs at least 2 positions, got 1"),
+    ({"type": "LineString", "coordinates": [[116.35, 39.87], "east"]},
+     "coordinates[1] must be a position [lon, lat], not 'east'"),
+    ({"type": "MultiPolygon", "coordinates": [_RING]},
+     "nested 1 level too shallow (they read as a Polygon or MultiLineString)"),
+    ({"type": "Polygon", "coordinates": [[[116.35, 39.87], [116.36, 39.88], [116.36, 39.87],
+                                          [116.35, 39.88], [116.35, 39.87]]]},
+     "not a valid polygon: its boundary crosses itself or another of its rings near "
+     "(116.355, 39.875)"),
+    ({"type": "Polygon", "coordinates": [[[116.35, 39.87], [116.36, 39.87], [116.36, 39.88],
+                                          [116.35, 39.87]],
+                                         [[116.351, 39.871], [116.352, 39.871],
+                                          [116.352, 39.872], [116.351, 39.872]]]},
+     "the hole 1 of the Polygon is not closed"),
+    ({"type": "Point", "coordinates": [39.87, 116.35]},
+     "coordinates: lat 116.35 is outside -90..90; lon and lat look swapped (116.35, 39.87"),
+    ({"type": "LineString", "coordinates": [[116.35, 39.87], [116.36, 139.87]]},
+     "coordinates[1]: lat 139.87 is outside -90..90"),
+    ({"type": "Point", "coordinates": [449000.0, 4414000.0]}, "look like projected metres"),
+]
+
+
+@pytest.mark.parametrize(("geometry", "words"), MALFORMED, ids=range(len(MALFORMED)))
+def test_malformed_geometry_is_named_in_words(api, geometry, words):
+    body = {"geometry": geometry, "crs": "wgs84"}
+    for path, extra in (("/v1/disputes/screen", {}),
+                        ("/v1/disputes", {"event_class": "0101", "description": "x"})):
+        p = _problem(api.post(path, json={**body, **extra}, headers=_h(api, "GW")), 422)
+        assert p["detail"].startswith("geometry: "), p["detail"]
+        assert words in p["detail"], p["detail"]
+        for internal in ("gufunc", "signature", "shapely", "numpy", "Exception", "linearring"):
+            assert internal.lower() not in p["detail"].lower(), p["detail"]
+    override = {"id": "o1", "name": "市场", "geometry": geometry, "crs": "wgs84",
+                "level": "district", "assigned_code": XC, "valid_from": "2018-01-01",
+                "agreed_by": [XC, FT]}
+    p = _problem(api.post("/v1/disputes/overrides", json=override, headers=_h(api, "admin")),
+                 422)
+    assert words in p["detail"], p["detail"]
+    assert _count(api) == 0 and api.get("/v1/disputes/overrides",
+                                        headers=_h(api, "admin")).json() == []

@@ -184,3 +184,100 @@ def test_a_day_with_no_instant_is_a_422_not_a_500(client, make_token):
     ok = client.get("/v1/metrics/cases", headers=headers,
                     params={"by": "period", "since": "2000-01-01", "until": "2030-01-01"})
     assert ok.status_code == 200
+
+
+# ---- coordinates the schema's ranges refuse are said in words, on every route ---------
+
+TANGZI = (116.3756, 39.911)
+SWAPPED = "lat 116.3756 is outside -90..90; lon and lat look swapped (116.3756, 39.911 " \
+          "would be in the city)"
+
+
+def _coordinate_requests(lon, lat):
+    """Every route taking a lon/lat pair, asked with (lon, lat) as given."""
+    report = {"lon": lon, "lat": lat, "crs": "wgs84", "event_class": "0506",
+              "description": "外卖电动车堵塞"}
+    return [
+        ("GET", "/v1/locate", {"params": {"lon": lon, "lat": lat, "crs": "wgs84"}}),
+        ("GET", "/grid/cell.geojson", {"params": {"lon": lon, "lat": lat}}),
+        ("POST", "/v1/cases", {"content": _json(report)}),
+    ]
+
+
+def _json(body) -> str:
+    import json
+
+    return json.dumps(body, allow_nan=True)  # NaN and Infinity, as Python clients send them
+
+
+@pytest.mark.parametrize(("lon", "lat", "words"), [
+    (TANGZI[1], TANGZI[0], SWAPPED),
+    (float("nan"), TANGZI[1], "lon is NaN: coordinates must be finite numbers"),
+    (TANGZI[0], float("inf"), "lat is inf: coordinates must be finite numbers"),
+    (TANGZI[0], float("-inf"), "lat is -inf: coordinates must be finite numbers"),
+    (200.0, TANGZI[1], "lon 200 is outside -180..180"),
+], ids=["swapped", "nan", "inf", "-inf", "range"])
+def test_bad_coordinates_are_said_in_words_on_every_route(client, make_token, store_copy,
+                                                          lon, lat, words):
+    headers = {**make_token("supervisor"), "Content-Type": "application/json"}
+    before = len(store_copy.list_cases(limit=1000))
+    for method, path, kw in _coordinate_requests(lon, lat):
+        r = client.request(method, path, headers=headers, **kw)
+        assert r.status_code == 422, (path, r.text)
+        assert r.headers["content-type"] == PROBLEM_JSON
+        p = r.json()
+        assert p["detail"] == words, (path, p["detail"])
+        assert p["title"] == "Bad coordinates"
+        assert "less than or equal" not in r.text and "finite number\"" not in r.text
+    assert len(store_copy.list_cases(limit=1000)) == before  # nothing was stored
+
+
+def test_a_coordinate_error_beside_other_errors_keeps_both(client, make_token):
+    r = client.post("/v1/cases", headers=make_token("supervisor"),
+                    json={"lon": 39.911, "lat": 116.3756, "crs": "utm"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert SWAPPED in detail and "body.crs" in detail and "body.event_class" in detail
+    assert r.json()["title"] == "Bad coordinates"
+
+
+# ---- a body that is not sent as JSON is a 415 ------------------------------------------
+
+JSON_ROUTES = [
+    ("/v1/cases", {"lon": TANGZI[0], "lat": TANGZI[1], "crs": "wgs84", "event_class": "0506",
+                   "description": "外卖电动车堵塞"}),
+    ("/v1/disputes/screen", {"geometry": {"type": "Point", "coordinates": list(TANGZI)},
+                             "crs": "wgs84"}),
+]
+
+
+@pytest.mark.parametrize(("ctype", "words"), [
+    ("text/plain", "sent as 'text/plain'"),
+    ("application/x-www-form-urlencoded", "what curl -d and HTML forms send"),
+    ("multipart/form-data; boundary=x", "sent as 'multipart/form-data'"),
+    (None, "has no Content-Type"),  # not read as JSON: see api/errors.py
+])
+def test_a_body_not_sent_as_json_is_a_415(client, make_token, store_copy, ctype, words):
+    before = len(store_copy.list_cases(limit=1000))
+    for path, body in JSON_ROUTES:
+        headers = make_token("admin")
+        if ctype:
+            headers["Content-Type"] = ctype
+        r = client.post(path, content=_json(body).encode(), headers=headers)
+        assert r.status_code == 415, (path, r.text)
+        assert r.headers["content-type"] == PROBLEM_JSON
+        assert r.headers["accept-post"] == "application/json"
+        assert words in r.json()["detail"] and "application/json" in r.json()["detail"]
+    assert len(store_copy.list_cases(limit=1000)) == before
+
+
+def test_json_by_any_json_type_is_read(client, make_token):
+    path, body = JSON_ROUTES[1]
+    for ctype in ("application/json", "application/json; charset=utf-8",
+                  "application/geo+json"):
+        r = client.post(path, content=_json(body), headers={**make_token("admin"),
+                                                             "Content-Type": ctype})
+        assert r.status_code == 200, (ctype, r.text)
+    # an empty body with another type is no body: the route says what is missing
+    r = client.post("/v1/cases", headers={**make_token("admin"), "Content-Type": "text/plain"})
+    assert r.status_code == 422 and "body" in r.json()["detail"]

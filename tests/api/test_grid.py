@@ -91,6 +91,14 @@ def test_bad_requests_are_problems(client, make_token, url, status):
     assert body["status"] == status and body["detail"]
 
 
+def test_a_swapped_bbox_says_so(client, make_token):
+    r = client.get("/v1/cells?bbox=116.37,39.905,39.915,116.38",
+                   headers=make_token("supervisor"))
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == ("bbox max_lon,max_lat: lat 116.38 is outside -90..90; lon "
+                                  "and lat look swapped (116.38, 39.915 would be in China)")
+
+
 def test_oversized_body_is_413(client, make_token):
     r = client.post("/v1/cases", content=b"x" * 2_000_000,
                     headers={**make_token("supervisor"), "Content-Type": "application/json"})
