@@ -153,7 +153,7 @@ def test_a_bug_is_an_internal_error_not_a_user_error(monkeypatch, capsys):
 
 def test_readme_locate_examples_name_the_crs():
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    lines = [ln for ln in io.StringIO(readme) if ln.lstrip().startswith("gridcore locate")]
+    lines = [ln for ln in io.StringIO(readme) if ln.lstrip().startswith("gridcore locate ")]
     assert lines and all("--crs" in ln for ln in lines)
 
 
