@@ -50,9 +50,12 @@ def api_app(request, tmp_path_factory, city_db):
     store = open_store(db)
     token = gapp.issue_token(store, role="admin", name="schemathesis")
     store.close()
-    # No warm-up thread: the locator is built on the first request, inside the test.
+    # No warm-up thread; the locator is built here, before the test: built by the first
+    # request it took more than schemathesis' 10 s read timeout on a busy machine (a
+    # ReadTimeout Hypothesis reports as a FlakyFailure of GET /v1/locate).
     app = create_app(Settings(db=db, warm_up=False))
-    with TestClient(app):  # runs the lifespan: store, city, locator
+    with TestClient(app):  # runs the lifespan: store, city
+        app.state.city.locator()
         app.state.test_token = token
         yield app
     if request.param == "postgresql":
