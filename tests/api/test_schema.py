@@ -50,8 +50,9 @@ def api_app(request, tmp_path_factory, city_db):
     store = open_store(db)
     token = gapp.issue_token(store, role="admin", name="schemathesis")
     store.close()
-    # No warm-up thread: the locator is built here, before the first request, so a slow
-    # build on a busy machine does not run into the client's 10 s read timeout.
+    # No warm-up thread; the locator is built here, before the test: built by the first
+    # request it took more than schemathesis' 10 s read timeout on a busy machine (a
+    # ReadTimeout Hypothesis reports as a FlakyFailure of GET /v1/locate).
     app = create_app(Settings(db=db, warm_up=False))
     with TestClient(app):  # runs the lifespan: store, city
         app.state.city.locator()
