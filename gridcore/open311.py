@@ -631,7 +631,7 @@ def records_to_xml(records: Iterable[Mapping[str, Any]] | Mapping[str, Any], roo
 
     Example
     -------
-    >>> records_to_xml([{"code": 400, "description": "x"}], "errors")[-58:]
+    >>> records_to_xml([{"code": 400, "description": "x"}], "errors").splitlines()[-1]
     b'<errors><error><code>400</code><description>x</description></error></errors>'
     """
     top = ET.Element(root)
