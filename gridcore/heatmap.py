@@ -77,6 +77,10 @@ __all__ = [
     "HotspotScan",
     "PValue",
     "TimeBin",
+    "AlertKind",
+    "Baseline",
+    "ScanAlert",
+    "Trend",
     "aggregate_events",
     "alert_to_case",
     "aggregate_events_h3",
@@ -86,12 +90,14 @@ __all__ = [
     "counts_to_matrix",
     "events_to_cell_positions",
     "events_to_h3",
+    "expected_counts",
     "gi_star",
     "h3_cells_frame",
     "h3_weights",
     "hotspot_alerts",
     "recurring_hotspots",
     "scan_hotspots",
+    "scan_surges",
     "times_to_bins",
 ]
 
@@ -1443,3 +1449,541 @@ def alert_to_case(
         street_code=street,
         note=f"z={alert.z:.1f} p={alert.p:.1e} q={alert.q:.1e} cells={','.join(alert.cell_codes)}",
     )
+
+
+# --------------------------------------------------------------------------- surge detector
+#
+# The Gi* scan above asks "is this cell-hour hot against the city in that hour?", which a
+# persistently busy cell answers yes at every peak. The detector below asks instead "is
+# this count improbable given what this place usually does at this hour of the week, on
+# a day this busy?", and states the answer as a recurrence interval.
+#
+# Null model, for cell i at hour t (hour of week h, day d):
+#     E[y] = m[i, h] * b[d]
+#   m[i, h]  the cell's own mean at that hour of week over the history weeks (counts
+#            deflated by each day's busyness), shrunk toward a prior: the cell's overall
+#            level (itself shrunk toward its neighbours' level, or the city's when the
+#            cell has no history) times its neighbourhood's hour-of-week profile (shrunk
+#            toward the city's profile where the neighbourhood is sparse);
+#   b[d]     the city's busyness that day: events seen over events expected city-wide.
+# Overdispersion is estimated from the data, for every window shape tested, from the
+# week-to-week variance at the same hour of week (so day shocks, regional shocks and
+# within-day correlation the model knows nothing about widen the null instead of raising
+# alerts), in bands of the expected count; the estimation error of m widens it further.
+# Windows tested: one cell or the cell with its queen neighbours (spatial pooling), over
+# the last 1, 2 or 3 hours. A window's p-value is the negative binomial upper tail; the
+# scan tests n_cells x 24 x n_windows windows a day, so a window with p-value p would be
+# matched by chance once every 1 / (p x tests per day) days: its recurrence interval.
+# Alerting only above ``min_recurrence_days`` bounds the false alerts per day of scanning
+# by 1 / min_recurrence_days (Bonferroni over every cell, hour and window shape: a
+# family-wise bound per day, whatever the size of the city).
+
+
+class AlertKind(StrEnum):
+    """What an alert from :func:`scan_surges` / :func:`chronic_hotspots` claims."""
+
+    SURGE = "surge"
+    CHRONIC = "chronic"
+
+
+class Trend(StrEnum):
+    """Emerging hot-spot categories of a chronic hotspot (over the days of a window)."""
+
+    NEW = "new"
+    CONSECUTIVE = "consecutive"
+    INTENSIFYING = "intensifying"
+    PERSISTENT = "persistent"
+    DIMINISHING = "diminishing"
+    SPORADIC = "sporadic"
+    OSCILLATING = "oscillating"
+    HISTORICAL = "historical"
+
+
+_TREND_ZH = {
+    Trend.NEW: "新出现（仅最后一天）",
+    Trend.CONSECUTIVE: "连续出现（最近连续数天）",
+    Trend.INTENSIFYING: "持续且加剧",
+    Trend.PERSISTENT: "持续存在",
+    Trend.DIMINISHING: "持续但减弱",
+    Trend.SPORADIC: "时有时无",
+    Trend.OSCILLATING: "冷热交替",
+    Trend.HISTORICAL: "曾长期存在，最近一天未见",
+}
+
+_MAX_RECURRENCE_DAYS = 1e12  # p underflows to 0 for overwhelming counts: say "at least"
+
+
+@dataclass(frozen=True)
+class ScanAlert:
+    """A surge or a chronic hotspot, with the evidence a street office can weigh.
+
+    ``start``/``end`` bound the window ``[start, end)`` (aware, in the city's offset);
+    ``observed`` is the count in the window's cells and hours, ``expected`` its expected
+    value under the null (surge: the cells' own history at those hours, scaled by the
+    day's busyness; chronic: ``min_ratio`` times the neighbours' level, the level the
+    cell would have to exceed). ``recurrence_days``: chance alone would produce an alert
+    this strong somewhere in the scanned city once every that many days. ``p`` is the
+    window's own upper-tail p-value. ``trend`` is the emerging hot-spot category of a
+    chronic hotspot.
+    """
+
+    kind: str
+    cell_codes: tuple[str, ...]
+    start: pd.Timestamp
+    end: pd.Timestamp
+    observed: float
+    expected: float
+    recurrence_days: float
+    p: float
+    why: str
+    why_en: str
+    trend: str | None = None
+
+    @property
+    def ratio(self) -> float:
+        """Observed over expected."""
+        return self.observed / max(self.expected, 1e-9)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: ISO 8601 times with the city's offset."""
+        d = asdict(self)
+        d["start"], d["end"] = self.start.isoformat(), self.end.isoformat()
+        d["cell_codes"] = list(self.cell_codes)
+        d["ratio"] = self.ratio
+        return d
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The null of :func:`expected_counts`: the expected count of every cell-hour.
+
+    ``mu`` is ``(hours, cells)``; ``busyness`` one factor per day of ``days``; ``m`` the
+    ``(168, cells)`` hour-of-week means; ``inflation`` the factor by which the estimation
+    error of ``m`` widens the variance of a count around it; ``history_weeks`` the
+    occurrences of the typical hour of week in the history.
+    """
+
+    mu: np.ndarray
+    m: np.ndarray
+    busyness: np.ndarray
+    days: pd.DatetimeIndex
+    inflation: float
+    history_weeks: float
+    first_scanned: int
+
+
+def _check_counts(counts: Any, hours: Any, adjacency: Any) -> tuple[np.ndarray, pd.DatetimeIndex,
+                                                                    sparse.csr_matrix]:
+    y = np.asarray(counts)
+    if y.ndim != 2 or y.size == 0:
+        raise ValueError(f"counts must be a non-empty (hours, cells) array; got shape {y.shape}")
+    if not np.isfinite(y).all() or (y < 0).any():
+        raise ValueError("counts must be finite and non-negative")
+    if (np.abs(y - np.rint(y)) > 1e-9).any():
+        raise ValueError("counts must be whole numbers of events")
+    h = pd.DatetimeIndex(hours)
+    if h.tz is not None:
+        h = h.tz_convert(city_tz()).tz_localize(None)
+    if len(h) != y.shape[0]:
+        raise ValueError(f"{len(h)} hours for {y.shape[0]} rows of counts")
+    if len(h) > 1 and not (np.diff(h.values) == np.timedelta64(1, "h")).all():
+        raise ValueError("hours must be consecutive whole hours (one row per hour)")
+    a = sparse.csr_matrix(adjacency, dtype=float)
+    if a.shape != (y.shape[1], y.shape[1]):
+        raise ValueError(f"adjacency is {a.shape} but there are {y.shape[1]} cells")
+    a = (a != 0).astype(np.float64)
+    a.setdiag(0)
+    a.eliminate_zeros()
+    return y.astype(np.float64), h, a.tocsr()
+
+
+def _start_index(hours: pd.DatetimeIndex, start: Any, tz: Any) -> int:
+    s = _wall(start, tz).floor("h")
+    i = int(hours.searchsorted(s))
+    if i >= len(hours):
+        raise ValueError(f"start {s} is after the last hour of the data ({hours[-1]})")
+    return i
+
+
+def _how(hours: pd.DatetimeIndex) -> np.ndarray:
+    return (hours.day_of_week.to_numpy() * 24 + hours.hour.to_numpy()).astype(np.int64)
+
+
+def _day_index(hours: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Return the days the hours fall in, and each hour's position among them."""
+    day_of = hours.normalize()
+    days = day_of.unique()
+    return days, days.get_indexer(day_of)
+
+
+def _group_sum(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum the rows of ``values`` by group label (rows -> one row per group)."""
+    g = sparse.csr_matrix((np.ones(len(groups)), (groups, np.arange(len(groups)))),
+                          shape=(n_groups, len(groups)))
+    return np.asarray(g @ values)
+
+
+def expected_counts(
+    counts: Any,
+    hours: Any,
+    adjacency: Any,
+    *,
+    start: Any,
+    shrinkage_weeks: float = 2.0,
+    min_history_days: int = 14,
+    tz: str | ZoneInfo | None = None,
+) -> Baseline:
+    """Estimate the expected count of every cell-hour from the history before ``start``.
+
+    Parameters
+    ----------
+    counts : array_like
+        ``(hours, cells)`` whole counts, one row per consecutive hour.
+    hours : DatetimeIndex
+        The hour each row starts (city wall time, or aware and converted).
+    adjacency : sparse matrix or array
+        Queen neighbours of the cells (non-zero = neighbours).
+    start : timestamp-like
+        First hour scanned; the hours before it are the history.
+    shrinkage_weeks : float
+        Weight of the prior, in weeks of the cell's own history at that hour of week.
+    min_history_days : int
+        At least this much history before ``start``.
+
+    Returns
+    -------
+    Baseline
+
+    Raises
+    ------
+    ValueError
+        Too little history, no events in it, malformed counts.
+    """
+    y, h, a = _check_counts(counts, hours, adjacency)
+    s = _start_index(h, start, tz)
+    if s < min_history_days * 24:
+        raise ValueError(f"need at least {min_history_days} days of history before {h[s]}; "
+                         f"the data start at {h[0]} ({s} hours before)")
+    if y[:s].sum() == 0:
+        raise ValueError("the history before start holds no events: nothing to expect from")
+    how = _how(h)
+    days, day = _day_index(h)
+    deg = np.maximum(np.asarray(a.sum(1)).ravel(), 1.0)
+    star = a + sparse.identity(a.shape[0], format="csr")
+    n_h = np.bincount(how[:s], minlength=HOURS_PER_WEEK).astype(float)
+    seen = n_h > 0
+    b = np.ones(len(days))
+    k = float(shrinkage_weeks)
+    for _ in range(3):  # busyness and the means depend on each other; this settles fast
+        yd = y[:s] / b[day[:s], None]
+        ssum = _group_sum(yd, how[:s], HOURS_PER_WEEK)  # (168, n)
+        total = ssum.sum(0)
+        n_all = n_h.sum()
+        l_city = total.sum() / (n_all * y.shape[1])
+        l_nbr = (a @ total) / deg / n_all
+        l_prior = np.where(l_nbr > 0, l_nbr, l_city)
+        level = (total + 1.0) / (n_all + 1.0 / l_prior)  # gamma prior: one pseudo-event
+        q = np.asarray((star @ ssum.T).T)  # neighbourhood sums per hour of week
+        p_city = np.where(seen, ssum.sum(1) / np.maximum(n_h, 1), 0.0)
+        p_city = p_city / p_city[seen].mean()
+        rate = (q + 5.0 * p_city[:, None] * np.maximum(n_h, 1)[:, None] / n_h[seen].mean()
+                ) / np.maximum(n_h, 1)[:, None]
+        mean_rate = rate[seen].mean(0)
+        profile = rate / np.where(mean_rate > 0, mean_rate, 1.0)
+        prior = level[None, :] * profile
+        m = (ssum + k * prior) / (n_h[:, None] + k)
+        m[~seen] = prior[~seen]
+        expect_day = np.bincount(day, weights=m.sum(1)[how], minlength=len(days))
+        seen_day = np.bincount(day, weights=y.sum(1), minlength=len(days))
+        b = np.where(expect_day > 0, seen_day / np.where(expect_day > 0, expect_day, 1), 1.0)
+        b = np.maximum(b, 1e-3)
+    w = float(np.median(n_h[seen]))
+    return Baseline(mu=m[how] * b[day, None], m=m, busyness=b, days=days,
+                    inflation=1.0 + w / (w + k) ** 2, history_weeks=w, first_scanned=s)
+
+
+def _rolling(x: np.ndarray, d: int) -> np.ndarray:
+    """Sum over the last ``d`` rows (row t: rows t-d+1..t); rows before d-1 are NaN."""
+    if d == 1:
+        return x.copy()
+    c = np.cumsum(x, axis=0)
+    out = np.full_like(x, np.nan)
+    out[d - 1] = c[d - 1]
+    out[d:] = c[d:] - c[:-d]
+    return out
+
+
+_BANDS = np.array([0.0, 0.5, 2.0, 8.0, 32.0, np.inf])
+
+
+def _band(mu: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(_BANDS, mu, side="right") - 1, 0, len(_BANDS) - 2)
+
+
+def _dispersion(values: np.ndarray, means: np.ndarray, excess: np.ndarray,
+                groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """How much the spread within groups exceeds Poisson, relative to ``excess``, by band.
+
+    ``values`` (rows x units) are observations deflated to a common scale, ``means`` the
+    model's expectation at the same places and ``excess`` the variance beyond Poisson
+    that a reference model predicts there; rows in one group (same hour of week) are
+    repeated draws of one unit's count. For each (group, unit) the sample variance
+    around the sample mean estimates ``mean + kappa * excess``; kappa is the ratio of
+    sums of (variance - mean) to sums of ``excess`` in each band of the model's mean
+    (the whole table's where a band has too few units). With ``excess = mean**2``,
+    kappa is 1/theta of a negative binomial.
+    """
+    ok = np.isfinite(values).all(1)
+    v, g = values[ok], groups[ok]
+    n = np.bincount(g, minlength=n_groups).astype(float)
+    s1 = _group_sum(v, g, n_groups)
+    s2 = _group_sum(v * v, g, n_groups)
+    keep = n >= 2
+    n, s1, s2 = n[keep, None], s1[keep], s2[keep]
+    mean = s1 / n
+    var = (s2 - n * mean**2) / (n - 1)
+    model = _group_sum(means[ok], g, n_groups)[keep] / n
+    ref = _group_sum(excess[ok], g, n_groups)[keep] / n
+    nb = len(_BANDS) - 1
+    band = np.clip(np.searchsorted(_BANDS, model, side="right") - 1, 0, nb - 1).ravel()
+    over = np.bincount(band, weights=(var - mean).ravel(), minlength=nb)
+    sq = np.bincount(band, weights=ref.ravel(), minlength=nb)
+    total = max(over.sum(), 0.0) / max(sq.sum(), 1e-12)
+    cnt = np.bincount(band, minlength=nb)
+    kappa = np.where((cnt >= 50) & (sq > 0), over / np.where(sq > 0, sq, 1.0), total)
+    return np.maximum(kappa, 0.0)
+
+
+def _nb_sf(y: np.ndarray, mu: np.ndarray, inv_theta: np.ndarray) -> np.ndarray:
+    """P(Y >= y) for Y negative binomial with mean mu and variance mu + mu**2 * inv_theta."""
+    y = np.asarray(y, float)
+    mu = np.asarray(mu, float)
+    inv_theta = np.maximum(np.asarray(inv_theta, float), 1e-8)
+    theta = 1.0 / inv_theta
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = special.betainc(np.maximum(y, 1e-300), theta, mu / (mu + theta))
+    return np.where(y <= 0, 1.0, np.where(mu > 0, p, 0.0))
+
+
+_HERMITE = np.polynomial.hermite_e.hermegauss(40)
+
+
+def _predictive_sf(y: np.ndarray, mu: np.ndarray, inv_theta: np.ndarray,
+                   rel_var: np.ndarray) -> np.ndarray:
+    """P(Y >= y) when the expected count is itself estimated, with relative variance rel_var.
+
+    A moment-matched negative binomial gets the variance right but not the far tail,
+    which is where a scan over millions of windows decides: the tail of a count whose
+    mean was under-estimated is far heavier. So the estimated mean is mixed over a
+    lognormal error of that relative variance (mean-preserving; heavier-tailed than a
+    gamma, so on the safe side), by Gauss-Hermite quadrature.
+    """
+    z, w = _HERMITE
+    w = w / w.sum()
+    s2 = np.log1p(np.asarray(rel_var, float))
+    sd = np.sqrt(s2)
+    out = np.zeros(np.shape(mu))
+    for zj, wj in zip(z, w, strict=True):
+        out += wj * _nb_sf(y, mu * np.exp(sd * zj - s2 / 2), inv_theta)
+    return np.minimum(out, 1.0)
+
+
+@dataclass(frozen=True)
+class _Window:
+    pooled: bool  # the cell with its neighbours
+    hours: int
+
+
+def _windows(durations: Sequence[int], pooled: bool) -> list[_Window]:
+    ds = sorted({int(d) for d in durations})
+    if not ds or ds[0] < 1 or ds[-1] > 24:
+        raise ValueError(f"durations must be hours 1..24; got {list(durations)}")
+    return [_Window(p, d) for p in ((False, True) if pooled else (False,)) for d in ds]
+
+
+def scan_surges(
+    counts: Any,
+    hours: Any,
+    adjacency: Any,
+    codes: Sequence[str],
+    *,
+    start: Any,
+    end: Any = None,
+    durations: Sequence[int] = (1, 2, 3),
+    pooled: bool = True,
+    min_recurrence_days: float = 30.0,
+    min_count: float = 5,
+    min_ratio: float = 1.5,
+    baseline: Baseline | None = None,
+    tz: str | ZoneInfo | None = None,
+) -> list[ScanAlert]:
+    """Surge alerts over ``[start, end)``, each with its recurrence interval (see the notes).
+
+    Parameters
+    ----------
+    counts, hours, adjacency :
+        As for :func:`expected_counts`; rows from ``start`` on are scanned.
+    codes : sequence of str
+        The cell codes, one per column.
+    start, end : timestamp-like
+        The scanned hours (a window is scanned at the hour it ends); default ``end`` the
+        end of the data. Hours past the data are never scanned.
+    durations : sequence of int
+        Window lengths in hours.
+    pooled : bool
+        Also test each cell pooled with its queen neighbours.
+    min_recurrence_days : float
+        Alert only on windows chance would match less often than once in this many days
+        over the whole scan (the family-wise bound on false alerts per day is its inverse).
+    min_count, min_ratio : float
+        A window must also hold ``min_count`` events and ``min_ratio`` times its expected
+        count: a street office does not act on 3 bikes where 1 was expected.
+    baseline : Baseline, optional
+        Precomputed :func:`expected_counts`.
+    tz : str or ZoneInfo, optional
+        The city's time zone (default `city_tz`).
+
+    Returns
+    -------
+    list of ScanAlert
+        Kind ``surge``; windows that overlap in time and touch in space are one alert,
+        reported by its strongest window. Sorted by start.
+
+    Raises
+    ------
+    ValueError
+        Malformed counts, too little history, bad options.
+
+    Examples
+    --------
+    ::
+
+        sim = realistic_counts(50, 50, surges=[(1234, 700, 3, 4.0)])
+        scan_surges(sim.counts, sim.hours, sim.adjacency, sim.codes, start=sim.hours[672])
+    """
+    y, h, a = _check_counts(counts, hours, adjacency)
+    codes = np.asarray([str(c) for c in codes])
+    if len(codes) != y.shape[1]:
+        raise ValueError(f"{len(codes)} codes for {y.shape[1]} cells")
+    if min_recurrence_days <= 0:
+        raise ValueError(f"min_recurrence_days must be > 0; got {min_recurrence_days}")
+    base = baseline or expected_counts(y, h, a, start=start, tz=tz)
+    s = base.first_scanned
+    e = len(h) if end is None else int(h.searchsorted(_wall(end, tz).ceil("h")))
+    if e <= s:
+        raise ValueError(f"end must be after start ({h[s]})")
+    wins = _windows(durations, pooled)
+    n = y.shape[1]
+    tests_per_day = n * 24 * len(wins)
+    p_max = 1.0 / (min_recurrence_days * tests_per_day)
+    star = (a + sparse.identity(n, format="csr")).tocsr()
+    how = _how(h)
+    day = _day_index(h)[1]
+    bday = base.busyness[day]
+    hits = []
+    inv1 = None
+    for win in wins:  # the 1-hour single-cell window comes first: the others refer to it
+        ys = np.asarray((star @ y.T).T) if win.pooled else y
+        ms = np.asarray((star @ base.mu.T).T) if win.pooled else base.mu
+        yr, mr = _rolling(ys, win.hours), _rolling(ms, win.hours)
+        hist = slice(win.hours - 1, s)
+        dh = bday[hist, None]
+        if inv1 is None:
+            inv1 = _dispersion(yr[hist] / dh, mr[hist] / dh, (mr[hist] / dh) ** 2,
+                               how[hist], HOURS_PER_WEEK)
+            # A quieter band is never taken as less dispersed than a busier one (fewer
+            # data there, and the Poisson part dominates a small mean anyway).
+            inv1 = np.maximum.accumulate(inv1[::-1])[::-1]
+            er = base.mu**2 * inv1[_band(base.mu)]
+        else:
+            ex = np.asarray((star @ er.T).T) if win.pooled else er
+            ex = _rolling(ex, win.hours)
+        kappa = (np.ones(len(_BANDS) - 1) if win == wins[0] else
+                 np.maximum(_dispersion(yr[hist] / dh, mr[hist] / dh, ex[hist] / dh**2,
+                                        how[hist], HOURS_PER_WEEK), 1.0))
+        exw = None if win == wins[0] else ex[s:e]
+        yw, mw = yr[s:e], mr[s:e]
+        cand = (yw >= min_count) & (yw >= min_ratio * mw) & (yw > mw)
+        t_i, c_i = np.nonzero(cand)
+        if len(t_i) == 0:
+            continue
+        obs, mu = yw[t_i, c_i], mw[t_i, c_i]
+        band = _band(mu)
+        # 1/theta of this window's count: kappa (measured) times the excess variance
+        # independent cell-hours would have, over the squared mean
+        inv = (inv1[band] if exw is None else
+               kappa[band] * exw[t_i, c_i] / np.maximum(mu, 1e-12) ** 2)
+        p = _nb_sf(obs, mu, inv)  # the mean taken as known: a lower bound
+        sure = p <= p_max
+        t_i, c_i, obs, mu, inv = t_i[sure], c_i[sure], obs[sure], mu[sure], inv[sure]
+        p = _predictive_sf(obs, mu, inv, (base.inflation - 1.0) * (1.0 / mu + inv))
+        ok = p <= p_max
+        for t, cell, o, m_, pv in zip(t_i[ok] + s, c_i[ok], obs[ok], mu[ok], p[ok],
+                                      strict=True):
+            hits.append((int(t), int(cell), win, float(o), float(m_), float(pv)))
+    return _surge_alerts(hits, h, a, star, codes, tests_per_day, tz)
+
+
+def _surge_alerts(hits: list, h: pd.DatetimeIndex, a: sparse.csr_matrix,
+                  star: sparse.csr_matrix, codes: np.ndarray, tests_per_day: float,
+                  tz: Any) -> list[ScanAlert]:
+    """Join hits that overlap in time and touch in space; one alert per group."""
+    from scipy.sparse.csgraph import connected_components
+
+    if not hits:
+        return []
+    t = np.array([x[0] for x in hits])
+    cell = np.array([x[1] for x in hits])
+    first = t - np.array([x[2].hours for x in hits]) + 1
+    pooled = np.array([x[2].pooled for x in hits])
+    pv = np.array([x[5] for x in hits])
+    reach = (star @ star).tocsr()  # pooled windows of cells two apart share a cell
+    near1 = np.asarray(star[cell][:, cell].todense()) > 0
+    near2 = np.asarray(reach[cell][:, cell].todense()) > 0
+    touch_space = np.where(pooled[:, None] | pooled[None, :], near2, near1)
+    touch_time = (first[:, None] <= t[None, :] + 1) & (first[None, :] <= t[:, None] + 1)
+    _, label = connected_components(sparse.csr_matrix(touch_space & touch_time),
+                                    directed=False)
+    zone = city_tz(tz)
+    alerts = []
+    for lab in np.unique(label):
+        rows = np.flatnonzero(label == lab)
+        best = rows[np.lexsort((-np.array([hits[r][3] for r in rows]), pv[rows]))[0]]
+        tt, cc, win, obs, mu, p = hits[best]
+        members = [cc]
+        if win.pooled:
+            members += [int(j) for j in a.indices[a.indptr[cc]:a.indptr[cc + 1]]]
+        start = h[tt - win.hours + 1].tz_localize(zone)
+        end = (h[tt] + pd.Timedelta("1h")).tz_localize(zone)
+        rec = min(1.0 / max(p * tests_per_day, 1e-300), _MAX_RECURRENCE_DAYS)
+        zh, en = _surge_why(codes[cc], len(members) - 1, start, end, obs, mu, rec)
+        alerts.append(ScanAlert(kind=AlertKind.SURGE.value,
+                                cell_codes=tuple(str(codes[m]) for m in members),
+                                start=start, end=end, observed=obs, expected=mu,
+                                recurrence_days=rec, p=p, why=zh, why_en=en))
+    alerts.sort(key=lambda x: (x.start, x.cell_codes))
+    return alerts
+
+
+def _every(days: float) -> tuple[str, str]:
+    if days >= _MAX_RECURRENCE_DAYS:
+        return "远超一万年", "far more than 10,000 years"
+    if days >= 3650:
+        return f"{days / 365.25:,.0f} 年", f"{days / 365.25:,.0f} years"
+    return f"{days:,.0f} 天", f"{days:,.0f} days"
+
+
+def _surge_why(code: str, n_nbrs: int, start: pd.Timestamp, end: pd.Timestamp, obs: float,
+               mu: float, rec: float) -> tuple[str, str]:
+    where_zh = f"单元网格 {code}" + (f"及相邻 {n_nbrs} 个网格" if n_nbrs else "")
+    where_en = f"cell {code}" + (f" and its {n_nbrs} neighbours" if n_nbrs else "")
+    span = f"{start:%Y-%m-%d %H}:00–{end:%H}:00"
+    every_zh, every_en = _every(rec)
+    zh = (f"{span}（{_WEEKDAYS_ZH[start.day_of_week]}）{where_zh}共 {obs:.0f} 起，"
+          f"按其近几周同一时段的水平和当天全市忙闲程度，预期约 {mu:.1f} 起（{obs / mu:.1f} 倍）。"
+          f"全城按此强度的偶然报警约每 {every_zh}才出现一次。")
+    en = (f"{span} ({_WEEKDAYS_EN[start.day_of_week]}): {where_en} had {obs:.0f} events where "
+          f"{mu:.1f} were expected from recent weeks at these hours and the city's busyness "
+          f"that day ({obs / mu:.1f}x); chance would raise an alert this strong anywhere in "
+          f"the city once every {every_en}.")
+    return zh, en
