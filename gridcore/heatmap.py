@@ -93,12 +93,14 @@ __all__ = [
     "compare_before_after",
     "counts_to_matrix",
     "events_to_cell_positions",
+    "events_to_counts",
     "events_to_h3",
     "expected_counts",
     "gi_star",
     "h3_cells_frame",
     "h3_weights",
     "hotspot_alerts",
+    "read_events_file",
     "recurring_hotspots",
     "scan_hotspots",
     "scan_alerts",
@@ -2308,3 +2310,220 @@ def compare_counts(
                       controls=tuple(str(codes[c]) for c in ctrl),
                       method=_DID_METHOD.format(rings=int(exclude_rings)),
                       days_before=n_b, days_after=n_a, why=why)
+
+
+# --------------------------------------------------------------------------- events in, alerts out
+
+
+def events_to_counts(
+    events: pd.DataFrame,
+    cells: gpd.GeoDataFrame,
+    *,
+    start: Any = None,
+    end: Any = None,
+    history_weeks: float = 4,
+    crs: str = "wgs84",
+    locator: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    tz: str | ZoneInfo | None = None,
+) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """Hourly counts ``(hours, cells)`` of events, over the hours the data cover.
+
+    The hours run from ``history_weeks`` before ``start`` (or the first event's hour, if
+    later) to ``end`` (or the hour after the last event, if earlier): hours past the
+    data are never filled with zeros. Events outside every cell are dropped.
+
+    Returns
+    -------
+    counts : numpy.ndarray of float
+    hours : DatetimeIndex (city wall time)
+    """
+    ev = _check_events(events, crs=crs, tz=tz)
+    t_min = ev["time"].min().floor("h")
+    t_max = ev["time"].max().floor("h") + pd.Timedelta("1h")
+    lo = t_min if start is None else max(_wall(start, tz).floor("h")
+                                         - pd.Timedelta(weeks=history_weeks), t_min)
+    hi = t_max if end is None else min(_wall(end, tz).ceil("h"), t_max)
+    if hi <= lo:
+        raise DataFileError(f"the events ({t_min} to {t_max}) do not cover the period asked")
+    hours = pd.date_range(lo, hi, freq="h", inclusive="left")
+    pos = events_to_cell_positions(ev["lon"], ev["lat"], cells, locator=locator)
+    return _hourly_matrix(ev, pos, len(cells), hours).toarray(), hours
+
+
+def _adjacency(cells: gpd.GeoDataFrame, weights: Any) -> sparse.csr_matrix:
+    w = weights if weights is not None else cell_weights(cells)
+    return sparse.csr_matrix(w if sparse.issparse(w) else w.sparse)
+
+
+def _active(a: sparse.csr_matrix, y: np.ndarray, codes: np.ndarray,
+            keep: Any = ()) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """Keep the cells with events and their neighbours (and ``keep``): no other can alert.
+
+    A cell with no event in the whole period has no count to test and adds nothing to a
+    neighbour's pooled window; dropping them keeps a city of 43,000 cells with events in
+    a few districts in memory. The scan's tests per day are counted over the cells kept.
+    """
+    busy = y.sum(0) > 0
+    busy[np.asarray(keep, dtype=np.int64)] = True
+    star = a + sparse.identity(a.shape[0], format="csr")
+    on = np.flatnonzero(np.asarray(star @ busy.astype(float)).ravel() > 0)
+    return a[on][:, on].tocsr(), y[:, on], codes[on]
+
+
+def scan_alerts(
+    events: pd.DataFrame,
+    cells: gpd.GeoDataFrame,
+    *,
+    start: Any,
+    end: Any = None,
+    history_weeks: float = 4,
+    min_recurrence_days: float = 30.0,
+    chronic: bool = True,
+    crs: str = "wgs84",
+    weights: Any = None,
+    locator: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    progress: Callable[[str], None] | None = None,
+    tz: str | ZoneInfo | None = None,
+) -> list[ScanAlert]:
+    """Surge and chronic alerts of events over ``[start, end)`` on a unit grid.
+
+    Events before ``start`` (up to ``history_weeks``) are the history. See
+    :func:`scan_surges` and :func:`chronic_hotspots`.
+
+    Parameters
+    ----------
+    events : DataFrame
+        ``lon``, ``lat``, ``time`` (aware, or naive city time), optional ``count``.
+    cells : GeoDataFrame
+        The unit grid (EPSG:4326, ``code``).
+    start, end : timestamp-like
+    history_weeks : float
+    min_recurrence_days : float
+    chronic : bool
+        Also report chronic hotspots over the window.
+    crs : {"wgs84", "gcj02", "bd09"}
+    weights : libpysal W or sparse matrix, optional
+        Cell neighbours (default :func:`cell_weights`).
+    progress : callable, optional
+        Called with the name of each step as it starts.
+
+    Returns
+    -------
+    list of ScanAlert
+        Surges by start, then chronic hotspots.
+
+    Examples
+    --------
+    ::
+
+        alerts = scan_alerts(events, city.cells, start="2018-04-01", end="2018-04-10")
+    """
+    say = progress or (lambda _step: None)
+    say("binning events by cell and hour")
+    y, hours = events_to_counts(events, cells, start=start, end=end,
+                                history_weeks=history_weeks, crs=crs, locator=locator, tz=tz)
+    say("neighbours")
+    a, y, codes = _active(_adjacency(cells, weights), y, cells["code"].astype(str).to_numpy())
+    say("surges")
+    out = scan_surges(y, hours, a, codes, start=start, end=end,
+                      min_recurrence_days=min_recurrence_days, tz=tz)
+    if chronic:
+        say("chronic hotspots")
+        out += chronic_hotspots(y, hours, a, codes, start=start, end=end, tz=tz)
+    return out
+
+
+def compare(
+    events: pd.DataFrame,
+    cells: gpd.GeoDataFrame,
+    *,
+    cell_codes: Sequence[str],
+    change: Any,
+    crs: str = "wgs84",
+    weights: Any = None,
+    locator: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    tz: str | ZoneInfo | None = None,
+    **options: Any,
+) -> Comparison:
+    """Before/after at ``cell_codes`` from ``change`` on, against controls (see `compare_counts`).
+
+    Only the hours the events cover count (from the first event's hour to the hour
+    after the last one). ``options`` go to :func:`compare_counts` (``n_controls``,
+    ``exclude_rings``, ``hours_of_day``, ``alpha``).
+
+    Examples
+    --------
+    ::
+
+        r = compare(events, city.cells, cell_codes=alert.cell_codes, change="2018-04-10")
+        r.ratio, r.ci_low, r.ci_high, r.p_value
+    """
+    from gridcore.errors import CellNotFoundError
+
+    codes = cells["code"].astype(str).to_numpy()
+    unknown = sorted(set(map(str, cell_codes)) - set(codes))
+    if unknown:
+        raise CellNotFoundError(f"cell code(s) {unknown} are not in the grid")
+    y, hours = events_to_counts(events, cells, crs=crs, locator=locator, tz=tz)
+    a, y, codes = _active(_adjacency(cells, weights), y, codes,
+                          keep=pd.Index(codes).get_indexer(list(map(str, cell_codes))))
+    return compare_counts(y, hours, a, codes, cells=cell_codes, change=change, tz=tz,
+                          **options)
+
+
+_OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def read_events_file(path: str) -> pd.DataFrame:
+    """Read events from CSV or Parquet: ``time`` ISO 8601 with its offset, ``lon``, ``lat``.
+
+    Optional ``count``. Times are returned aware (UTC); binning reads them in the city's
+    time.
+
+    Raises
+    ------
+    DataFileError
+        Unknown format, missing columns, a time without offset or unreadable.
+    """
+    import os
+
+    ext = os.path.splitext(str(path))[1].lower()
+    if ext in (".parquet", ".pq"):
+        try:
+            df = pd.read_parquet(path)
+        except ImportError:
+            raise DataFileError("reading Parquet needs pyarrow, which is not installed; "
+                                "install it or give the events as CSV") from None
+    elif ext in (".csv", ".txt"):
+        try:
+            df = pd.read_csv(path, dtype={"time": str})
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise DataFileError(f"{path}: not a readable CSV ({exc})") from None
+    else:
+        raise DataFileError(f"{path}: events must be .csv or .parquet; got {ext or 'no suffix'}")
+    missing = [c for c in ("time", "lon", "lat") if c not in df.columns]
+    if missing:
+        raise DataFileError(f"{path}: missing column(s) {missing}; need time (ISO 8601 with "
+                            f"offset), lon, lat; got {list(df.columns)}")
+    if len(df) == 0:
+        raise DataFileError(f"{path}: holds no events")
+    t = df["time"]
+    if not isinstance(t.dtype, pd.DatetimeTZDtype):
+        text = t.astype(str).str.strip()
+        bad = ~text.str.contains(_OFFSET, regex=True)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataFileError(f"{path}: row {i + 1}: time {text.iloc[i]!r} has no UTC "
+                                "offset; write it like 2018-04-05T12:00:00+08:00")
+        try:
+            t = pd.to_datetime(text, format="ISO8601", utc=True)
+        except (ValueError, TypeError) as exc:
+            raise DataFileError(f"{path}: time is not ISO 8601 ({exc})") from None
+    for col in ("lon", "lat"):
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            raise DataFileError(f"{path}: {col} must be numbers (degrees)")
+    out = pd.DataFrame({"time": t, "lon": df["lon"].astype(float),
+                        "lat": df["lat"].astype(float)})
+    if "count" in df.columns:
+        out["count"] = df["count"]
+    return out
