@@ -1566,8 +1566,9 @@ class Baseline:
 
     ``mu`` is ``(hours, cells)``; ``busyness`` one factor per day of ``days``; ``m`` the
     ``(168, cells)`` hour-of-week means; ``inflation`` the factor by which the estimation
-    error of ``m`` widens the variance of a count around it; ``history_weeks`` the
-    occurrences of the typical hour of week in the history.
+    error of ``m`` widens the variance of a count around it; ``history_weeks`` the weeks
+    of own history the estimate is worth (its own weeks and the prior's); ``mu_loo`` the expected
+    count of each history hour estimated without that hour's week.
     """
 
     mu: np.ndarray
@@ -1577,6 +1578,7 @@ class Baseline:
     inflation: float
     history_weeks: float
     first_scanned: int
+    mu_loo: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 0)))
 
 
 def _check_counts(counts: Any, hours: Any, adjacency: Any) -> tuple[np.ndarray, pd.DatetimeIndex,
@@ -1616,6 +1618,11 @@ def _how(hours: pd.DatetimeIndex) -> np.ndarray:
     return (hours.day_of_week.to_numpy() * 24 + hours.hour.to_numpy()).astype(np.int64)
 
 
+# Hour of week -> slot: hour of day on a weekday (0-23) or a weekend day (24-47).
+_SLOT = ((np.arange(HOURS_PER_WEEK) // 24 >= 5).astype(np.int64) * 24
+         + np.arange(HOURS_PER_WEEK) % 24)
+
+
 def _day_index(hours: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray]:
     """Return the days the hours fall in, and each hour's position among them."""
     day_of = hours.normalize()
@@ -1636,7 +1643,7 @@ def expected_counts(
     adjacency: Any,
     *,
     start: Any,
-    shrinkage_weeks: float = 2.0,
+    shrinkage_weeks: float = 4.0,
     min_history_days: int = 14,
     tz: str | ZoneInfo | None = None,
 ) -> Baseline:
@@ -1697,16 +1704,42 @@ def expected_counts(
                 ) / np.maximum(n_h, 1)[:, None]
         mean_rate = rate[seen].mean(0)
         profile = rate / np.where(mean_rate > 0, mean_rate, 1.0)
-        prior = level[None, :] * profile
+        nbr_prior = level[None, :] * profile
+        # The cell's own hour of day on days of the same kind (weekday or weekend) holds
+        # five (or two) times the history of one hour of week: the prior to shrink to,
+        # itself shrunk toward the neighbourhood's shape.
+        n_slot = np.bincount(_SLOT, weights=n_h, minlength=48)
+        slot_sum = _group_sum(ssum, _SLOT, 48)
+        slot_nbr = _group_sum(nbr_prior * n_h[:, None], _SLOT, 48) / np.maximum(n_slot, 1)[:, None]
+        own = ((slot_sum + 2.0 * slot_nbr) / (n_slot[:, None] + 2.0))[_SLOT]
+        prior = own
         m = (ssum + k * prior) / (n_h[:, None] + k)
         m[~seen] = prior[~seen]
         expect_day = np.bincount(day, weights=m.sum(1)[how], minlength=len(days))
         seen_day = np.bincount(day, weights=y.sum(1), minlength=len(days))
         b = np.where(expect_day > 0, seen_day / np.where(expect_day > 0, expect_day, 1), 1.0)
         b = np.maximum(b, 1e-3)
-    w = float(np.median(n_h[seen]))
+    # Cells drift (a shop opens, a season turns): scale each cell by how its last two
+    # weeks of history compare with what the whole history expected of them, shrunk by
+    # a pseudo-count so a quiet cell is not rescaled by a handful of events.
+    recent = slice(max(s - 14 * 24, 0), s)
+    y_r = y[recent].sum(0)
+    m_r = (m[how[recent]] * b[day[recent], None]).sum(0)
+    tau = 20.0
+    drift = (y_r + tau) / (m_r + tau)
+    m = m * drift[None, :]
+    # Weeks of history the estimate is worth: n own weeks plus a prior of k weeks that
+    # rests on n_slot days, Var(m) = var(y) (n + k**2 / n_slot) / (n + k)**2.
+    n_sl = n_slot[_SLOT][seen]
+    w = float(np.min((n_h[seen] + k) ** 2 / (n_h[seen] + k**2 / np.maximum(n_sl, 1))))
+    # Each history hour predicted without its own week (same prior and busyness): the
+    # out-of-sample error the scan's expected counts make, measured instead of assumed.
+    hh = how[:s]
+    bh = b[day[:s], None]
+    loo = (ssum[hh] - y[:s] / bh + k * prior[hh]) / (n_h[hh, None] - 1.0 + k) * bh
     return Baseline(mu=m[how] * b[day, None], m=m, busyness=b, days=days,
-                    inflation=1.0 + w / (w + k) ** 2, history_weeks=w, first_scanned=s)
+                    inflation=1.0 + 1.0 / w, history_weeks=w, first_scanned=s,
+                    mu_loo=loo)
 
 
 def _rolling(x: np.ndarray, d: int) -> np.ndarray:
@@ -1772,7 +1805,32 @@ def _nb_sf(y: np.ndarray, mu: np.ndarray, inv_theta: np.ndarray) -> np.ndarray:
     return np.where(y <= 0, 1.0, np.where(mu > 0, p, 0.0))
 
 
-_HERMITE = np.polynomial.hermite_e.hermegauss(40)
+def _estimation_error(y: np.ndarray, mu_loo: np.ndarray, mu: np.ndarray, excess: np.ndarray,
+                      kappa: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+    """Relative variance of the expected count's error, by band, from leave-one-week-out.
+
+    E[(y - mu_loo)**2] = mu + (noise excess) + mu**2 * rel: what the out-of-sample
+    squared error holds beyond the count's own variance is the error of its expected
+    value (estimation and model bias together).
+    """
+    ok = np.isfinite(y) & np.isfinite(mu_loo) & (mu_loo > 0)
+    band = _band(mu)[ok]
+    nb = len(_BANDS) - 1
+    own = (kappa[band] * excess[ok]) if noise is None else excess[ok]
+    err = (y[ok] - mu_loo[ok]) ** 2 - mu_loo[ok] - own
+    num = np.bincount(band, weights=err, minlength=nb)
+    den = np.bincount(band, weights=mu_loo[ok] ** 2, minlength=nb)
+    cnt = np.bincount(band, minlength=nb)
+    overall = max(num.sum(), 0.0) / max(den.sum(), 1e-12)
+    rel = np.where((cnt >= 200) & (den > 0), num / np.where(den > 0, den, 1.0), overall)
+    return np.maximum(rel, 0.0)
+
+
+# Quantile levels at which the error of an expected count is evaluated: dense in the
+# lower tail of the gamma variate (the upper tail of the true mean), where it matters.
+_U = np.concatenate([np.logspace(-14, -1, 40), np.linspace(0.11, 0.99, 20)])
+_U_W = np.gradient(np.concatenate([[0.0], _U, [1.0]]))[1:-1]
+_U_W = _U_W / _U_W.sum()
 
 
 def _predictive_sf(y: np.ndarray, mu: np.ndarray, inv_theta: np.ndarray,
@@ -1780,18 +1838,18 @@ def _predictive_sf(y: np.ndarray, mu: np.ndarray, inv_theta: np.ndarray,
     """P(Y >= y) when the expected count is itself estimated, with relative variance rel_var.
 
     A moment-matched negative binomial gets the variance right but not the far tail,
-    which is where a scan over millions of windows decides: the tail of a count whose
-    mean was under-estimated is far heavier. So the estimated mean is mixed over a
-    lognormal error of that relative variance (mean-preserving; heavier-tailed than a
-    gamma, so on the safe side), by Gauss-Hermite quadrature.
+    which is where a scan over millions of windows decides. A mean estimated from a few
+    weeks of gamma-mixed counts leaves the true mean inverse-gamma distributed around the
+    estimate (a long upper tail: the history may have been unusually quiet), so the
+    estimate is mixed over an inverse gamma factor of mean 1 and that relative variance,
+    by quadrature over its quantiles.
     """
-    z, w = _HERMITE
-    w = w / w.sum()
-    s2 = np.log1p(np.asarray(rel_var, float))
-    sd = np.sqrt(s2)
+    rel = np.maximum(np.asarray(rel_var, float), 1e-6)
+    a = 2.0 + 1.0 / rel  # inverse gamma with shape a, scale a - 1: mean 1, variance rel
     out = np.zeros(np.shape(mu))
-    for zj, wj in zip(z, w, strict=True):
-        out += wj * _nb_sf(y, mu * np.exp(sd * zj - s2 / 2), inv_theta)
+    for u, wu in zip(_U, _U_W, strict=True):
+        factor = (a - 1.0) / special.gammaincinv(a, u)  # the factor exceeded with chance u
+        out += wu * _nb_sf(y, mu * factor, inv_theta)
     return np.minimum(out, 1.0)
 
 
@@ -1909,6 +1967,12 @@ def scan_surges(
                  np.maximum(_dispersion(yr[hist] / dh, mr[hist] / dh, ex[hist] / dh**2,
                                         how[hist], HOURS_PER_WEEK), 1.0))
         exw = None if win == wins[0] else ex[s:e]
+        # the expected count's own error, measured out of sample on the history
+        ml = _rolling(np.asarray((star @ base.mu_loo.T).T) if win.pooled else base.mu_loo,
+                      win.hours)[hist]
+        noise = (np.broadcast_to(inv1, (len(_BANDS) - 1,)) if win == wins[0] else None)
+        rel = _estimation_error(yr[hist], ml, mr[hist], ex[hist] if exw is not None
+                                else mr[hist] ** 2 * inv1[_band(mr[hist])], kappa, noise)
         yw, mw = yr[s:e], mr[s:e]
         cand = (yw >= min_count) & (yw >= min_ratio * mw) & (yw > mw)
         t_i, c_i = np.nonzero(cand)
@@ -1923,7 +1987,8 @@ def scan_surges(
         p = _nb_sf(obs, mu, inv)  # the mean taken as known: a lower bound
         sure = p <= p_max
         t_i, c_i, obs, mu, inv = t_i[sure], c_i[sure], obs[sure], mu[sure], inv[sure]
-        p = _predictive_sf(obs, mu, inv, (base.inflation - 1.0) * (1.0 / mu + inv))
+        rel_var = np.maximum(rel[_band(mu)], (1.0 / mu + inv) / base.history_weeks)
+        p = _predictive_sf(obs, mu, inv, rel_var)
         ok = p <= p_max
         for t, cell, o, m_, pv in zip(t_i[ok] + s, c_i[ok], obs[ok], mu[ok], p[ok],
                                       strict=True):
@@ -2376,7 +2441,7 @@ def scan_alerts(
     *,
     start: Any,
     end: Any = None,
-    history_weeks: float = 4,
+    history_weeks: float = 8,
     min_recurrence_days: float = 30.0,
     chronic: bool = True,
     crs: str = "wgs84",
