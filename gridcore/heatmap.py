@@ -62,7 +62,7 @@ import pandas as pd
 from scipy import sparse, special
 
 from gridcore._time import city_tz
-from gridcore.errors import CoordinateError, DataFileError, GeometryError
+from gridcore.errors import CoordinateError, DataFileError, GeometryError, InvalidValueError
 
 if TYPE_CHECKING:  # pragma: no cover
     from zoneinfo import ZoneInfo
@@ -1585,21 +1585,22 @@ def _check_counts(counts: Any, hours: Any, adjacency: Any) -> tuple[np.ndarray, 
                                                                     sparse.csr_matrix]:
     y = np.asarray(counts)
     if y.ndim != 2 or y.size == 0:
-        raise ValueError(f"counts must be a non-empty (hours, cells) array; got shape {y.shape}")
+        raise InvalidValueError(
+            f"counts must be a non-empty (hours, cells) array; got shape {y.shape}")
     if not np.isfinite(y).all() or (y < 0).any():
-        raise ValueError("counts must be finite and non-negative")
+        raise InvalidValueError("counts must be finite and non-negative")
     if (np.abs(y - np.rint(y)) > 1e-9).any():
-        raise ValueError("counts must be whole numbers of events")
+        raise InvalidValueError("counts must be whole numbers of events")
     h = pd.DatetimeIndex(hours)
     if h.tz is not None:
         h = h.tz_convert(city_tz()).tz_localize(None)
     if len(h) != y.shape[0]:
-        raise ValueError(f"{len(h)} hours for {y.shape[0]} rows of counts")
+        raise InvalidValueError(f"{len(h)} hours for {y.shape[0]} rows of counts")
     if len(h) > 1 and not (np.diff(h.values) == np.timedelta64(1, "h")).all():
-        raise ValueError("hours must be consecutive whole hours (one row per hour)")
+        raise InvalidValueError("hours must be consecutive whole hours (one row per hour)")
     a = sparse.csr_matrix(adjacency, dtype=float)
     if a.shape != (y.shape[1], y.shape[1]):
-        raise ValueError(f"adjacency is {a.shape} but there are {y.shape[1]} cells")
+        raise InvalidValueError(f"adjacency is {a.shape} but there are {y.shape[1]} cells")
     a = (a != 0).astype(np.float64)
     a.setdiag(0)
     a.eliminate_zeros()
@@ -1610,7 +1611,7 @@ def _start_index(hours: pd.DatetimeIndex, start: Any, tz: Any) -> int:
     s = _wall(start, tz).floor("h")
     i = int(hours.searchsorted(s))
     if i >= len(hours):
-        raise ValueError(f"start {s} is after the last hour of the data ({hours[-1]})")
+        raise InvalidValueError(f"start {s} is after the last hour of the data ({hours[-1]})")
     return i
 
 
@@ -1676,10 +1677,10 @@ def expected_counts(
     y, h, a = _check_counts(counts, hours, adjacency)
     s = _start_index(h, start, tz)
     if s < min_history_days * 24:
-        raise ValueError(f"need at least {min_history_days} days of history before {h[s]}; "
+        raise InvalidValueError(f"need at least {min_history_days} days of history before {h[s]}; "
                          f"the data start at {h[0]} ({s} hours before)")
     if y[:s].sum() == 0:
-        raise ValueError("the history before start holds no events: nothing to expect from")
+        raise InvalidValueError("the history before start holds no events: nothing to expect from")
     how = _how(h)
     days, day = _day_index(h)
     deg = np.maximum(np.asarray(a.sum(1)).ravel(), 1.0)
@@ -1862,7 +1863,7 @@ class _Window:
 def _windows(durations: Sequence[int], pooled: bool) -> list[_Window]:
     ds = sorted({int(d) for d in durations})
     if not ds or ds[0] < 1 or ds[-1] > 24:
-        raise ValueError(f"durations must be hours 1..24; got {list(durations)}")
+        raise InvalidValueError(f"durations must be hours 1..24; got {list(durations)}")
     return [_Window(p, d) for p in ((False, True) if pooled else (False,)) for d in ds]
 
 
@@ -1929,14 +1930,14 @@ def scan_surges(
     y, h, a = _check_counts(counts, hours, adjacency)
     codes = np.asarray([str(c) for c in codes])
     if len(codes) != y.shape[1]:
-        raise ValueError(f"{len(codes)} codes for {y.shape[1]} cells")
+        raise InvalidValueError(f"{len(codes)} codes for {y.shape[1]} cells")
     if min_recurrence_days <= 0:
-        raise ValueError(f"min_recurrence_days must be > 0; got {min_recurrence_days}")
+        raise InvalidValueError(f"min_recurrence_days must be > 0; got {min_recurrence_days}")
     base = baseline or expected_counts(y, h, a, start=start, tz=tz)
     s = base.first_scanned
     e = len(h) if end is None else int(h.searchsorted(_wall(end, tz).ceil("h")))
     if e <= s:
-        raise ValueError(f"end must be after start ({h[s]})")
+        raise InvalidValueError(f"end must be after start ({h[s]})")
     wins = _windows(durations, pooled)
     n = y.shape[1]
     tests_per_day = n * 24 * len(wins)
@@ -2131,13 +2132,13 @@ def chronic_hotspots(
     y, h, a = _check_counts(counts, hours, adjacency)
     codes = np.asarray([str(c) for c in codes])
     if len(codes) != y.shape[1]:
-        raise ValueError(f"{len(codes)} codes for {y.shape[1]} cells")
+        raise InvalidValueError(f"{len(codes)} codes for {y.shape[1]} cells")
     if min_ratio < 1 or not 0 < alpha < 1:
-        raise ValueError(f"need min_ratio >= 1 and 0 < alpha < 1; got {min_ratio}, {alpha}")
+        raise InvalidValueError(f"need min_ratio >= 1 and 0 < alpha < 1; got {min_ratio}, {alpha}")
     s = 0 if start is None else _start_index(h, start, tz)
     e = len(h) if end is None else int(h.searchsorted(_wall(end, tz).ceil("h")))
     if e <= s:
-        raise ValueError("the window holds no hour of the data")
+        raise InvalidValueError("the window holds no hour of the data")
     hw = h[s:e]
     days, day = _day_index(hw)
     d_tot = _group_sum(y[s:e], day, len(days))  # (days, cells)
@@ -2309,7 +2310,7 @@ def compare_counts(
     if hours_of_day is not None:
         hod = sorted({int(x) for x in hours_of_day})
         if not hod or hod[0] < 0 or hod[-1] > 23:
-            raise ValueError(f"hours_of_day must be hours 0..23; got {list(hours_of_day)}")
+            raise InvalidValueError(f"hours_of_day must be hours 0..23; got {list(hours_of_day)}")
         keep = h.hour.isin(hod)
         y, h = y[keep], h[keep]
     t0 = _wall(change, tz)
@@ -2317,9 +2318,9 @@ def compare_counts(
     daily = _group_sum(y, day, len(days))
     after = days >= t0.normalize()
     if t0 != t0.normalize():
-        raise ValueError(f"change must be a day (midnight, city time); got {t0}")
+        raise InvalidValueError(f"change must be a day (midnight, city time); got {t0}")
     if after.all() or not after.any():
-        raise ValueError(f"the data ({h[0]} to {h[-1]}) do not cover both sides of {t0}")
+        raise InvalidValueError(f"the data ({h[0]} to {h[-1]}) do not cover both sides of {t0}")
     treated = daily[:, pos].sum(1)
     # controls: outside the treated cells' rings, nearest in pre-period features
     n = y.shape[1]
@@ -2334,7 +2335,7 @@ def compare_counts(
     target = _pre_features(pre[:, pos].mean(1, keepdims=True), weekend)[0]
     cand = np.flatnonzero(~near & (pre.sum(0) > 0))
     if len(cand) < n_controls:
-        raise ValueError(f"only {len(cand)} candidate control cells outside the treated "
+        raise InvalidValueError(f"only {len(cand)} candidate control cells outside the treated "
                          f"area; {n_controls} are needed")
     dist = np.linalg.norm(feats[cand] - target, axis=1)
     ctrl = cand[np.argsort(dist, kind="stable")[:n_controls]]
@@ -2355,7 +2356,7 @@ def compare_counts(
         if tt <= 0 or cc <= 0:
             which = "treated cells" if tt <= 0 else "control cells"
             when = "after" if sign > 0 else "before"
-            raise ValueError(f"no events in the {which} {when} {t0:%Y-%m-%d}: no ratio")
+            raise InvalidValueError(f"no events in the {which} {when} {t0:%Y-%m-%d}: no ratio")
         log_r += sign * (np.log(tt) - np.log(cc))
         k = int(sel.sum())
         infl = w[sel] * (treated[sel] / tt - control[sel] / cc)
