@@ -2221,10 +2221,35 @@ class Comparison:
 
 
 _DID_METHOD = ("difference in differences of day totals (Poisson ratio of ratios, days "
-               "weighted so both periods have the same weekday mix), day-clustered "
-               "delta-method errors, t with days-2 degrees of freedom; controls: the cells "
-               "nearest the treated ones in pre-period level, trend and weekend share, "
-               "excluding the treated cells and {rings} ring(s) around them")
+               "weighted so both periods have the same weekday/weekend mix), delete-one-day "
+               "jackknife errors (days as clusters), t with the shorter period's days - 1 "
+               "degrees of freedom; "
+               "controls: the cells nearest the treated ones in pre-period level, "
+               "trend and weekend share, excluding the treated cells and {rings} "
+               "ring(s) around them")
+
+
+def _did_log_ratio(treated: np.ndarray, control: np.ndarray, after: np.ndarray,
+                   dow: np.ndarray, keep: np.ndarray, t0: pd.Timestamp) -> float:
+    """Log of (after/before treated) / (after/before controls) over the kept days.
+
+    Days are weighted so both periods count each kind of day (``dow``: weekday or
+    weekend) they share equally.
+    """
+    shared = np.intersect1d(dow[after & keep], dow[~after & keep])
+    log_r = 0.0
+    for side, sign in ((after & keep, 1.0), (~after & keep, -1.0)):
+        tt = cc = 0.0
+        for d in shared:
+            sel = side & (dow == d)
+            tt += treated[sel].sum() / sel.sum()
+            cc += control[sel].sum() / sel.sum()
+        if tt <= 0 or cc <= 0:
+            which = "treated cells" if tt <= 0 else "control cells"
+            when = "after" if sign > 0 else "before"
+            raise InvalidValueError(f"no events in the {which} {when} {t0:%Y-%m-%d}: no ratio")
+        log_r += sign * (np.log(tt) - np.log(cc))
+    return float(log_r)
 
 
 def _pre_features(daily: np.ndarray, weekend: np.ndarray) -> np.ndarray:
@@ -2340,32 +2365,31 @@ def compare_counts(
     dist = np.linalg.norm(feats[cand] - target, axis=1)
     ctrl = cand[np.argsort(dist, kind="stable")[:n_controls]]
     control = daily[:, ctrl].sum(1)
-    # weekday weights: both periods count each weekday they share equally
-    dow = days.day_of_week.to_numpy()
+    dow = (days.day_of_week.to_numpy() >= 5).astype(np.int64)  # weekday 0, weekend 1
+    log_r = _did_log_ratio(treated, control, after, dow, np.ones(len(days), dtype=bool), t0)
+    # Uncertainty: the delete-one-day jackknife. Days are the clusters (a busy or quiet
+    # day moves all its hours); with a few weeks of days the jackknife is the honest
+    # small-sample choice where the plain clustered sandwich runs anti-conservative.
     shared = np.intersect1d(dow[after], dow[~after])
-    use = np.isin(dow, shared)
-    w = np.zeros(len(days))
-    for side in (after, ~after):
-        for d in shared:
-            sel = side & (dow == d)
-            w[sel] = 1.0 / sel.sum()
-    log_r, var = 0.0, 0.0
-    for side, sign in ((after, 1.0), (~after, -1.0)):
-        sel = side & use
-        tt, cc = (w[sel] * treated[sel]).sum(), (w[sel] * control[sel]).sum()
-        if tt <= 0 or cc <= 0:
-            which = "treated cells" if tt <= 0 else "control cells"
-            when = "after" if sign > 0 else "before"
-            raise InvalidValueError(f"no events in the {which} {when} {t0:%Y-%m-%d}: no ratio")
-        log_r += sign * (np.log(tt) - np.log(cc))
-        k = int(sel.sum())
-        infl = w[sel] * (treated[sel] / tt - control[sel] / cc)
-        var += (k / max(k - 1, 1)) * float((infl**2).sum())
-    n_b, n_a = int((~after & use).sum()), int((after & use).sum())
-    dof = max(n_b + n_a - 2, 1)
-    se = np.sqrt(var)
+    used = np.flatnonzero(np.isin(dow, shared))
+    reps = []
+    for d in used:
+        keep = np.ones(len(days), dtype=bool)
+        keep[d] = False
+        try:
+            reps.append(_did_log_ratio(treated, control, after, dow, keep, t0))
+        except InvalidValueError:  # dropping this day empties a side: it carries it all
+            reps.append(np.inf)
+    reps = np.asarray(reps)
+    n_b, n_a = int((~after)[used].sum()), int(after[used].sum())
+    k = len(reps)
+    se = (float(np.sqrt((k - 1) / k * ((reps - reps.mean()) ** 2).sum()))
+          if np.isfinite(reps).all() and k > 1 else float("inf"))
+    # the shorter period's days carry most of the variance: as many degrees of freedom
+    # as it has days less one (Welch's spirit; the pooled n - 2 ran anti-conservative)
+    dof = max(min(n_b, n_a) - 1, 1)
     tq = stats.t.ppf(1 - alpha / 2, dof)
-    p = float(2 * stats.t.sf(abs(log_r) / se, dof)) if se > 0 else float(log_r == 0) or 0.0
+    p = float(2 * stats.t.sf(abs(log_r) / se, dof)) if se > 0 else float(log_r == 0)
     ratio = float(np.exp(log_r))
     lo, hi = float(np.exp(log_r - tq * se)), float(np.exp(log_r + tq * se))
     verdict = "变化显著" if p < alpha else "变化不显著"
