@@ -17,6 +17,15 @@ positions) into such claims in three steps:
    well above its own baseline: the median at the same hour of week over the previous
    weeks. Recurrence (hot at the same hour of week in earlier weeks) is reported.
 
+The scan above is the first method, kept for the 堂子胡同 notebook and the stored
+sample alerts. Its null (every cell Poisson at the city mean of the hour) makes a
+persistently busy cell "hot" at every peak. The alerts meant for a street office come
+from the second half of this module: :func:`scan_surges` (each cell against its own
+history, overdispersion measured, a recurrence interval per alert), :func:`chronic_hotspots`
+(cells persistently above their neighbours, with an emerging hot-spot category) and
+:func:`compare` (before/after as a difference in differences against chosen controls);
+:func:`scan_alerts` runs the first two on events and a unit grid.
+
 Choices, and why
 ----------------
 *Weights*: binary queen contiguity over the cell polygons (touching polygons are
