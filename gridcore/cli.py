@@ -272,6 +272,65 @@ def _heatmap_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scan_progress(steps: int):
+    from tqdm import tqdm
+
+    bar = tqdm(total=steps, desc="scan", unit="step", file=sys.stderr, leave=False)
+
+    def say(step: str) -> None:
+        bar.set_description(step)
+        bar.update()
+
+    return bar, say
+
+
+def _write_json(path: str, value) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+
+
+@_command("heatmap scan")
+def _heatmap_scan(args: argparse.Namespace) -> int:
+    from .heatmap import read_events_file, scan_alerts
+
+    if args.events is None:
+        print("gridcore: error: stored events are not available yet; give --events FILE",
+              file=sys.stderr)
+        return EXIT_ERROR
+    if args.end <= args.start:
+        print(f"gridcore: error: --end {args.end} must be after --start {args.start}",
+              file=sys.stderr)
+        return EXIT_ERROR
+    events = read_events_file(args.events)
+    city = _city(args)
+    bar, say = _scan_progress(4)
+    with bar:
+        alerts = scan_alerts(events, city.cells, start=str(args.start), end=str(args.end),
+                             crs=args.crs, min_recurrence_days=args.min_recurrence_days,
+                             progress=say)
+    _write_json(args.output, [a.to_dict() for a in alerts])
+    surges = sum(a.kind == "surge" for a in alerts)
+    print(f"{surges} surge and {len(alerts) - surges} chronic alert(s) for "
+          f"[{args.start}, {args.end}) written to {args.output}", file=sys.stderr)
+    return 0
+
+
+@_command("heatmap compare")
+def _heatmap_compare(args: argparse.Namespace) -> int:
+    from .codes import validate_cell_code
+    from .heatmap import compare, read_events_file
+
+    codes = [validate_cell_code(c.strip()) for c in args.cells.split(",") if c.strip()]
+    events = read_events_file(args.events)
+    city = _city(args)
+    result = compare(events, city.cells, cell_codes=codes, change=str(args.change),
+                     crs=args.crs)
+    _write_json(args.output, result.to_dict())
+    print(result.why, file=sys.stderr)
+    return 0
+
+
 @_command("serve")
 def _serve(args: argparse.Namespace) -> int:
     import os
@@ -508,6 +567,23 @@ def build_parser() -> argparse.ArgumentParser:
     hp.add_argument("--day", type=_parse_date,
                     help="day of the heat layer, YYYY-MM-DD (default: busiest)")
     hms.add_parser("alerts", help="list the stored hotspot alerts")
+    hsc = hms.add_parser("scan", help="surge and chronic alerts of events on the current grid")
+    hsc.add_argument("--events", help="CSV or Parquet: time (ISO 8601 with offset), lon, lat")
+    hsc.add_argument("--crs", choices=CRS_CHOICES, required=True)
+    hsc.add_argument("--start", type=_parse_date, required=True,
+                     help="first day scanned, YYYY-MM-DD (the weeks before are history)")
+    hsc.add_argument("--end", type=_parse_date, required=True, help="day after the last one")
+    hsc.add_argument("--output", required=True, help="ALERTS.json to write")
+    hsc.add_argument("--min-recurrence-days", type=float, default=30.0,
+                     help="alert only on what chance would produce less often (default 30)")
+    hco = hms.add_parser("compare", help="before/after at cells against chosen controls")
+    hco.add_argument("--events", required=True,
+                     help="CSV or Parquet: time (ISO 8601 with offset), lon, lat")
+    hco.add_argument("--crs", choices=CRS_CHOICES, required=True)
+    hco.add_argument("--cells", required=True, help="CODE[,CODE...] the treated cells")
+    hco.add_argument("--change", type=_parse_date, required=True,
+                     help="day the measure took effect, YYYY-MM-DD")
+    hco.add_argument("--output", required=True, help="RESULT.json to write")
 
     sv = sub.add_parser("serve", help="serve the API and map pages (builds the city if needed)")
     sv.add_argument("--host", default="127.0.0.1")
