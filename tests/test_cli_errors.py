@@ -190,6 +190,12 @@ BAD_INPUT = {
     "disputes screen": (("disputes", "screen", "junk.geojson", "--crs", "wgs84"), "GeoPackage"),
     "heatmap pages": (("heatmap", "pages", "--out", "a_file"), "a_file"),
     "heatmap alerts": (("--db", "junk.db", "heatmap", "alerts"), "junk.db: file is not a"),
+    "heatmap scan": (("heatmap", "scan", "--events", "missing.csv", "--crs", "wgs84",
+                      "--start", "2018-04-01", "--end", "2018-04-08", "--output", "a.json"),
+                     "No such file or directory: missing.csv"),
+    "heatmap compare": (("heatmap", "compare", "--events", "missing.csv", "--crs", "wgs84",
+                         "--cells", "110102001019033", "--change", "2018-04-10",
+                         "--output", "r.json"), "No such file or directory: missing.csv"),
     "serve": (("serve", "--host", "no-such-host.invalid"), "is not an address or a known host"),
     "token create": (("token", "create", "--role", "admin", "--name", "x", "--expires", "5x"),
                      "'5x' is not a duration"),
@@ -202,7 +208,7 @@ def test_every_command_has_a_bad_input_row():
     from gridcore.cli import _COMMANDS, build_parser
 
     commands = _leaf_commands(build_parser())
-    assert len(commands) >= 17 and "grid validate" in commands
+    assert len(commands) >= 19 and "grid validate" in commands
     assert sorted(commands) == sorted(BAD_INPUT), "give each new command a bad-input row"
     assert sorted(_COMMANDS) == sorted(commands)  # every command the parser offers runs
 
